@@ -1,0 +1,121 @@
+"""The engine registry: find an engine by name, load it, list voices, pick one for a book.
+
+Engine modules are imported lazily (``ENGINES`` maps names to module paths), so ``import
+e2a_node.synth`` costs nothing and a missing optional engine only fails when it is asked for.
+Each engine module provides ``load(settings)``, ``voices()`` and ``voice_languages(settings)``
+(what the chosen voice speaks, without loading it; None when unknown).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from types import ModuleType
+
+from e2a_node.errors import EngineError
+from e2a_node.synth import languages
+from e2a_node.synth.base import Engine, VoiceInfo, VoiceSettings
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "VoiceInfo",
+    "VoiceSettings",
+    "all_voices",
+    "engine_module",
+    "load_engine",
+    "resolve_voice",
+]
+
+ENGINES = {"piper": "e2a_node.synth.piper", "coqui": "e2a_node.synth.coqui"}
+
+
+def engine_module(name: str) -> ModuleType:
+    """The module of engine `name`; EngineError for an unknown name."""
+    path = ENGINES.get(name)
+    if path is None:
+        raise EngineError(f"unknown engine {name!r} (known: {', '.join(sorted(ENGINES))})")
+    return importlib.import_module(path)
+
+
+def load_engine(settings: VoiceSettings) -> Engine:
+    """Load the engine and voice `settings` describe. Load once, then reuse for every segment."""
+    return engine_module(settings.engine).load(settings)
+
+
+def all_voices() -> list[VoiceInfo]:
+    """Every voice this machine can use, across engines; an engine that is not installed adds none."""
+    found: list[VoiceInfo] = []
+    for name in ENGINES:
+        try:
+            found.extend(engine_module(name).voices())
+        except (ImportError, EngineError):
+            continue
+    return found
+
+
+def resolve_voice(settings: VoiceSettings, book_language: str | None) -> VoiceSettings:
+    """Settings with the voice filled in for a book in `book_language`.
+
+    * No ``--voice`` and no ``--language`` (piper): pick an installed voice that speaks the book's
+      language, preferring the exact region ("en-GB" takes an en_GB voice, else any English one).
+    * ``--language`` without ``--voice`` (piper): the same, for that language.
+    * ``--voice`` given: kept; with ``--language`` too, the voice must speak it.
+    * coqui: the model is the user's choice; a multilingual model gets the book's language when
+      no ``--language`` is given, a single-language one must speak an explicit ``--language``.
+
+    Raises EngineError (one line, naming the language and how to get a voice) when nothing fits.
+    """
+    module = engine_module(settings.engine)
+    wanted = languages.normalize(settings.language) or languages.normalize(book_language)
+
+    if settings.engine == "piper":
+        if settings.voice is not None:
+            spoken = module.voice_languages(settings)  # also checks that the voice exists
+            if settings.language:
+                _check_speaks(settings, spoken, settings.language)
+            return settings
+        if wanted is None:
+            return settings  # the bundled voice
+        choice = _pick_voice(module.voices(), wanted)
+        if choice is None:
+            raise EngineError(
+                f"No installed voice speaks {languages.describe(wanted)}. {languages.how_to_get_voice(wanted)}"
+            )
+        return replace(settings, voice=choice.name)
+
+    # coqui (and any engine whose voice is a model): respect the user's model choice.
+    if not getattr(settings, "model", None) and not getattr(settings, "model_path", None):
+        return settings  # load() explains what is missing
+    spoken = module.voice_languages(settings)
+    multilingual = spoken is None or len(spoken) > 1
+    if settings.language:
+        if not multilingual:
+            _check_speaks(settings, spoken, settings.language)
+        return settings
+    if multilingual and wanted:
+        return replace(settings, language=wanted)
+    return settings
+
+
+def _check_speaks(settings: VoiceSettings, spoken: list[str] | None, language: str) -> None:
+    if spoken is None:
+        return
+    want = languages.base(language)
+    if any(languages.base(s) == want for s in spoken):
+        return
+    what = settings.voice or settings.model or settings.model_path or "the default voice"
+    says = ", ".join(languages.describe(s) for s in spoken)
+    raise EngineError(
+        f"voice {what} speaks {says}, not {languages.describe(language)}. "
+        f"{languages.how_to_get_voice(language)}"
+    )
+
+
+def _pick_voice(candidates: list[VoiceInfo], wanted: str) -> VoiceInfo | None:
+    want_base, want_region = languages.base(wanted), languages.region(wanted)
+    same = [v for v in candidates if languages.base(v.language) == want_base]
+    if not same:
+        return None
+    exact = [v for v in same if want_region and languages.region(v.language) == want_region]
+    return (exact or same)[0]

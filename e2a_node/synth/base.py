@@ -1,0 +1,65 @@
+"""The contract every TTS engine module keeps, and the settings that choose a voice.
+
+An engine module (``piper.py``, ``coqui.py``) exposes:
+
+    load(settings: VoiceSettings) -> Engine      # heavy imports and model loading happen here
+    voices() -> list[VoiceInfo]                   # what this machine can use, for `e2a voices`
+
+and the loaded `Engine` turns one segment of text into 16-bit mono PCM. Engines are loaded once
+and reused for every segment of a job (and, on a cluster node, across jobs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Everything that decides how a segment sounds. Part of a job's identity."""
+
+    engine: str = "piper"
+    voice: str | None = None  # piper: .onnx path or voice name; coqui: speaker clip path or speaker name
+    model: str | None = None  # coqui: model name, e.g. tts_models/multilingual/multi-dataset/xtts_v2
+    model_path: str | None = None  # coqui: local checkpoint folder (with config.json)
+    language: str | None = None  # overrides the book's language
+    device: str = "cpu"  # coqui: cpu, cuda, cuda:N
+    threads: int | None = None  # ONNX/torch intra-op threads; None = engine default
+    deterministic: bool = False  # reproducible output byte for byte
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VoiceSettings":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One voice a user can pick, as `e2a voices` lists it."""
+
+    engine: str
+    name: str  # what to pass to --voice (or --model for coqui model names)
+    language: str  # BCP 47, e.g. "en-US"
+    description: str = ""
+
+
+class Engine(Protocol):
+    name: str  # registry name, e.g. "piper"
+    sample_rate: int  # Hz of the PCM that synthesize returns
+    max_chars: int  # longest segment the engine handles well; the planner splits longer text
+    deterministic: bool  # same text (and seed) -> same bytes
+    normalizes_numbers: bool  # True when the engine reads digits itself (e.g. espeak-ng in piper)
+    language: str  # BCP 47 language the loaded voice speaks, e.g. "en-US"
+    fingerprint: str  # stable id of model + settings; changes when the audio would change
+
+    def synthesize(self, text: str, seed: int | None = None) -> bytes:
+        """Return int16 little-endian mono PCM at `sample_rate` for `text`.
+
+        `seed` makes sampling engines reproducible per segment (the caller derives it from the
+        segment's text); engines that are deterministic anyway ignore it.
+        """
+        ...

@@ -1,0 +1,123 @@
+"""Language tags for voice choice: normalising them, naming them, and where to get a voice.
+
+Books and voices spell languages many ways ("en", "en_US", "EN-gb", "eng", "zh-cn"). Everything
+here works on BCP 47-ish tags normalised to ``base`` or ``base-REGION`` (lower-case base,
+upper-case region). The tables are deliberately tiny: enough to name a language in an error
+message and to suggest a Piper voice that exists in rhasspy/piper-voices.
+"""
+
+from __future__ import annotations
+
+PIPER_VOICES_URL = "https://huggingface.co/rhasspy/piper-voices"
+XTTS_MODEL = "tts_models/multilingual/multi-dataset/xtts_v2"
+
+# ISO 639-1 -> English name (the languages Piper or XTTS have voices for, plus a few common ones).
+_NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh",
+    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
+    "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
+    "ga": "Irish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
+    "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ka": "Georgian",
+    "kk": "Kazakh", "ko": "Korean", "lb": "Luxembourgish", "lt": "Lithuanian", "lv": "Latvian",
+    "ml": "Malayalam", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "nb": "Norwegian Bokmål",
+    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak",
+    "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "te": "Telugu",
+    "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+    "zh": "Chinese", "la": "Latin", "mul": "multiple languages",
+}
+
+# ISO 639-2/3 codes that books (EPUB dc:language) sometimes carry -> ISO 639-1.
+_THREE_TO_TWO = {
+    "ara": "ar", "cat": "ca", "ces": "cs", "cze": "cs", "dan": "da", "deu": "de", "ger": "de",
+    "ell": "el", "gre": "el", "eng": "en", "spa": "es", "fin": "fi", "fra": "fr", "fre": "fr",
+    "heb": "he", "hin": "hi", "hun": "hu", "ita": "it", "jpn": "ja", "kor": "ko", "nld": "nl",
+    "dut": "nl", "nor": "no", "nob": "nb", "pol": "pl", "por": "pt", "ron": "ro", "rum": "ro",
+    "rus": "ru", "swe": "sv", "tur": "tr", "ukr": "uk", "vie": "vi", "zho": "zh", "chi": "zh",
+    "cmn": "zh", "lat": "la",
+}
+
+# One Piper voice per language that exists in rhasspy/piper-voices (medium quality where there is one).
+_PIPER_SUGGESTION = {
+    "ar": "ar_JO-kareem-medium", "ca": "ca_ES-upc_ona-medium", "cs": "cs_CZ-jirka-medium",
+    "da": "da_DK-talesyntese-medium", "de": "de_DE-thorsten-medium", "el": "el_GR-rapunzelina-low",
+    "en": "en_US-lessac-medium", "es": "es_ES-davefx-medium", "fi": "fi_FI-harri-medium",
+    "fr": "fr_FR-siwis-medium", "hu": "hu_HU-anna-medium", "it": "it_IT-riccardo-x_low",
+    "nl": "nl_BE-nathalie-medium", "no": "no_NO-talesyntese-medium", "pl": "pl_PL-darkman-medium",
+    "pt": "pt_BR-faber-medium", "ru": "ru_RU-irina-medium", "sv": "sv_SE-nst-medium",
+    "tr": "tr_TR-dfki-medium", "uk": "uk_UA-ukrainian_tts-medium", "vi": "vi_VN-vais1000-medium",
+    "zh": "zh_CN-huayan-medium",
+}
+
+# Languages XTTS v2 speaks (its config's `languages`, region dropped).
+XTTS_LANGUAGES = (
+    "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh", "ja", "hu", "ko", "hi",
+)
+
+
+def normalize(tag: str | None) -> str | None:
+    """``"en_us"`` -> ``"en-US"``, ``"fre"`` -> ``"fr"``, ``"zh-cn"`` -> ``"zh-CN"``; None/blank -> None."""
+    if tag is None:
+        return None
+    parts = [p for p in tag.strip().replace("_", "-").split("-") if p]
+    if not parts:
+        return None
+    base = parts[0].lower()
+    base = _THREE_TO_TWO.get(base, base)
+    out = [base]
+    for part in parts[1:]:
+        if len(part) == 2 and part.isalpha():
+            out.append(part.upper())  # region
+        elif len(part) == 4 and part.isalpha():
+            out.append(part.title())  # script
+        else:
+            out.append(part.lower())
+    return "-".join(out)
+
+
+def base(tag: str | None) -> str | None:
+    """The language without region or script: ``"en-GB"`` -> ``"en"``."""
+    norm = normalize(tag)
+    return norm.split("-")[0] if norm else None
+
+
+def region(tag: str | None) -> str | None:
+    norm = normalize(tag)
+    if not norm:
+        return None
+    for part in norm.split("-")[1:]:
+        if len(part) == 2 and part.isupper():
+            return part
+    return None
+
+
+def name(tag: str | None) -> str:
+    """English name of a tag's language, falling back to the tag itself."""
+    b = base(tag)
+    if b is None:
+        return "an unknown language"
+    return _NAMES.get(b, b)
+
+
+def describe(tag: str | None) -> str:
+    """``"French (fr)"``, for messages."""
+    norm = normalize(tag)
+    return f"{name(norm)} ({norm})" if norm else "an unknown language"
+
+
+def how_to_get_voice(tag: str | None) -> str:
+    """One sentence telling the user how to get a voice for `tag`'s language."""
+    b = base(tag)
+    suggestion = _PIPER_SUGGESTION.get(b or "")
+    if suggestion:
+        piper = (
+            f"Get a Piper voice for it (download {suggestion}.onnx and .onnx.json from {PIPER_VOICES_URL}, "
+            f"then --voice PATH.onnx)"
+        )
+    else:
+        piper = (
+            f"Get a Piper voice for it (download a .onnx and its .onnx.json from {PIPER_VOICES_URL}, "
+            f"then --voice PATH.onnx)"
+        )
+    if b in XTTS_LANGUAGES:
+        return f"{piper} or use XTTS (--engine coqui --model {XTTS_MODEL} --voice clip.wav --language {b})"
+    return piper
