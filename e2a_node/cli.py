@@ -1,0 +1,189 @@
+"""The `e2a` command line: a thin layer over book loading, planning, synthesis and export.
+
+Every library error (`E2AError`) becomes a one-line `click.ClickException`; `-v` turns on debug
+logs. Long work shows a progress bar with an ETA.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from e2a_node.errors import E2AError
+
+FORMATS = ["m4b", "m4a", "mp3", "opus", "flac", "wav"]
+WORDS_PER_MINUTE = 155  # typical audiobook narration pace, for estimates only
+
+
+class E2AGroup(click.Group):
+    """A group that shows library errors as one clean line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except E2AError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            # The command already said what was saved and how to resume.
+            sys.exit(130)
+
+
+@click.group(cls=E2AGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logs.")
+@click.version_option(package_name="e2a")
+def main(verbose: bool) -> None:
+    """Turn ebooks into audiobooks, offline, on one machine or a LAN cluster.
+
+    \b
+    Example:
+      e2a convert book.epub            # -> book.m4b with chapters, next to the book
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def default_work_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("e2a")) / "jobs"
+
+
+@main.command()
+@click.argument("book", type=click.Path(path_type=Path, dir_okay=True))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (or folder with --split-chapters). Default: next to the book.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format. Default: from --output's extension, else m4b.")
+@click.option("--chapters", "chapter_spec", metavar="LIST", help="Only these chapters, as `e2a chapters` numbers them, e.g. 1-3,7.")
+@click.option("--all", "include_all", is_flag=True, help="Keep front/back matter (imprint, colophon, index, non-linear items).")
+@click.option("--engine", default="piper", show_default=True, help="TTS engine: piper or coqui (see `e2a voices`).")
+@click.option("--voice", help="Piper: .onnx file or voice name. Coqui/XTTS: reference clip to clone, or speaker name.")
+@click.option("--model", help="Coqui model name, e.g. tts_models/multilingual/multi-dataset/xtts_v2.")
+@click.option("--model-path", type=click.Path(path_type=Path), help="Coqui: local checkpoint folder with config.json.")
+@click.option("--language", help="Language to read in (BCP 47, e.g. en, fr). Default: the book's.")
+@click.option("--device", default="cpu", show_default=True, help="Coqui: cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(min=1), help="Inference threads. Default: all cores.")
+@click.option("--deterministic", is_flag=True, help="Reproducible output, byte for byte (no sampling noise).")
+@click.option("--split-chapters", is_flag=True, help="Write one file per chapter into a folder.")
+@click.option("--bitrate", help="Audio bitrate for lossy formats, e.g. 64k.")
+@click.option("--work-dir", type=click.Path(path_type=Path), envvar="E2A_WORK_DIR", help="Where job folders (per-sentence audio, for resuming) live. Env: E2A_WORK_DIR.")
+@click.option("--fresh", is_flag=True, help="Discard audio saved by an earlier run of this job and start over.")
+@click.option("--keep-audio", is_flag=True, help="Keep the job folder after success (re-exports then skip synthesis).")
+def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str | None, include_all: bool,
+            engine: str, voice: str | None, model: str | None, model_path: Path | None, language: str | None,
+            device: str, threads: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
+            work_dir: Path | None, fresh: bool, keep_audio: bool) -> None:
+    """Convert BOOK (EPUB, TXT, HTML; others via Calibre) into an audiobook.
+
+    An interrupted run resumes where it stopped when you run the same command again.
+
+    \b
+    Examples:
+      e2a convert book.epub
+      e2a convert book.epub -o out.mp3 --chapters 1-3,7
+      e2a convert book.epub --engine coqui --model tts_models/multilingual/multi-dataset/xtts_v2 --voice me.wav --language en
+    """
+    from e2a_node.convert import ConvertRequest, run_convert
+    from e2a_node.synth.base import VoiceSettings
+
+    settings = VoiceSettings(
+        engine=engine, voice=voice, model=model, model_path=str(model_path) if model_path else None,
+        language=language, device=device, threads=threads or os.cpu_count() or 1, deterministic=deterministic,
+    )
+    request = ConvertRequest(
+        book=book, output=output, fmt=fmt, chapter_spec=chapter_spec, include_all=include_all,
+        settings=settings, split_chapters=split_chapters, bitrate=bitrate,
+        work_dir=work_dir or default_work_dir(), fresh=fresh, keep_audio=keep_audio,
+    )
+    run_convert(request, ui=ClickUI())
+
+
+@main.command()
+@click.argument("book", type=click.Path(path_type=Path))
+@click.option("--all", "include_all", is_flag=True, help="Also list front/back matter that convert skips by default.")
+def chapters(book: Path, include_all: bool) -> None:
+    """List the chapters of BOOK with their numbers, for `convert --chapters`.
+
+    \b
+    Example:
+      e2a chapters book.epub
+    """
+    from e2a_node.book import load_book
+
+    b = load_book(book, include_all=include_all)
+    click.echo(f"{b.title}" + (f" — {', '.join(b.authors)}" if b.authors else "") + (f" [{b.language}]" if b.language else ""))
+    width = len(str(len(b.chapters)))
+    for n, ch in enumerate(b.chapters, start=1):
+        minutes = ch.words / WORDS_PER_MINUTE
+        click.echo(f"{n:>{width}}  {ch.title[:60]:<60}  {ch.words:>7,} words  ~{minutes:5.1f} min")
+    click.echo(f"{len(b.chapters)} chapters, {b.words:,} words, ~{b.words / WORDS_PER_MINUTE / 60:.1f} h of audio")
+    if b.skipped and not include_all:
+        click.echo(f"skipped (use --all to keep): {', '.join(b.skipped)}")
+
+
+@main.command()
+def voices() -> None:
+    """List the engines and voices available on this machine.
+
+    \b
+    Example:
+      e2a voices
+    """
+    from e2a_node.synth import all_voices
+
+    found = all_voices()
+    for v in found:
+        click.echo(f"{v.engine:<7} {v.name:<40} {v.language:<7} {v.description}")
+    if not found:
+        click.echo("no voices found")
+    from e2a_node.synth import coqui
+
+    if not coqui.available():
+        click.echo("\ncoqui: not installed (pip install 'e2a[coqui]') - adds XTTS voice cloning and Coqui models.")
+    elif not any(v.engine == "coqui" for v in found):
+        click.echo("\ncoqui: installed, no models downloaded yet. `e2a convert BOOK --engine coqui --model "
+                   "tts_models/multilingual/multi-dataset/xtts_v2 --voice clip.wav` fetches one.")
+    click.echo("\nMore Piper voices: download NAME.onnx and NAME.onnx.json from https://huggingface.co/rhasspy/piper-voices "
+               "and pass --voice PATH.onnx (or put them in the voices folder).")
+
+
+class ClickUI:
+    """Progress and messages for a convert run, drawn with click."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def info(self, message: str) -> None:
+        click.echo(message, err=True)
+
+    def start(self, total_chars: int, total_segments: int, done_segments: int) -> None:
+        self.total_segments = total_segments
+        self.done = done_segments
+        self.audio_s = 0.0
+        self.t0 = time.monotonic()
+        self.bar = click.progressbar(length=max(total_chars, 1), label="Synthesizing", file=sys.stderr,
+                                     show_eta=True, show_percent=True, item_show_func=self._describe, width=24)
+        self.bar.__enter__()
+
+    def _describe(self, _item) -> str:
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        return f"{self.done}/{self.total_segments} sentences, {self.audio_s / 60:.1f} min audio, {self.audio_s / elapsed:.1f}x"
+
+    def advance(self, chars: int, audio_s: float) -> None:
+        self.done += 1
+        self.audio_s += audio_s
+        self.bar.update(chars, current_item=self.done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
