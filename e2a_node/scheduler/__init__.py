@@ -1,0 +1,29 @@
+"""The leader's scheduler: a pure state machine (no I/O, no clock) that leases runs of
+consecutive segments to nodes, steals work for idle nodes, backs up stragglers at the end,
+and keeps the accounting for the job report.
+
+    from e2a_node.scheduler import Scheduler, SchedulerConfig, NodeJoined, Tick
+    sched = Scheduler([len(s.text) for s in segments], SchedulerConfig(), done=stored)
+    for instruction in sched.handle(NodeJoined("local", slots=2, speed=150.0), now):
+        ...  # the driver carries it out
+
+Modules: events (in), instructions (out), config, state (the Scheduler), workqueue (the
+queue of unassigned segments), sizing (run size, speed estimates), stealing (split point,
+steal and backup rules), stats (report dataclasses), simulate (a discrete-event simulator).
+"""
+
+from .config import SchedulerConfig
+from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
+                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import (Accept, Assign, Drop, Instruction, JobDone, RemoveNode,
+                           RequestSteal, Revoke)
+from .state import Scheduler
+from .stats import JobStats, NodeStats, Progress, Recovery
+
+__all__ = [
+    "Scheduler", "SchedulerConfig",
+    "Event", "NodeJoined", "NodeLeft", "NodeRefused", "AudioReceived", "AudioInvalid",
+    "SegmentFailed", "Heartbeat", "Tick", "StealReply", "RevokeAck",
+    "Instruction", "Assign", "Accept", "Drop", "RequestSteal", "Revoke", "RemoveNode", "JobDone",
+    "JobStats", "NodeStats", "Progress", "Recovery",
+]

@@ -1,0 +1,61 @@
+"""The scheduler's knobs, one frozen dataclass with the defaults the design argues for.
+
+Every duration is in seconds of the clock the driver passes to `Scheduler.handle`; every
+speed is in characters per second *per slot* (one slot works one lease, in order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    # A run (one lease) is sized to take about this long at the node's estimated speed.
+    target_run_seconds: float = 20.0
+    # Runs are also capped at queued_chars / (tail_factor * total_slots), so that runs shrink
+    # as the queue drains and the last work is spread over every slot, not one big run.
+    tail_factor: float = 2.0
+    # A lease lives this long after it is given out or after the node's last sign of life
+    # (audio, heartbeat, steal reply, revoke ack). On expiry its unfinished segments go back.
+    lease_seconds: float = 10.0
+    # Segment failures (engine error or audio the driver found invalid) before a node is
+    # taken off the job.
+    max_failures: int = 3
+    # The price of moving work to another node (request/reply round trip, new lease start),
+    # used by the steal rule and the backup rule (see stealing.py).
+    steal_cost_seconds: float = 0.5
+    # A node not heard from for this long is "quiet": it is not asked to give work away (it
+    # may not answer) and its runs may get a backup copy in the endgame. Drivers should send
+    # heartbeats well inside this (about every second).
+    quiet_seconds: float = 3.0
+    # Speed estimate: exponentially weighted (chars, seconds) sums; weight of each new sample.
+    speed_alpha: float = 0.2
+    # How many seconds of evidence the handshake's claimed speed is worth at the start.
+    speed_prior_seconds: float = 2.0
+    # Floor for any speed estimate, so that divisions stay finite.
+    min_speed: float = 1e-3
+    # Switches, mostly for experiments and tests.
+    stealing: bool = True
+    backups: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("target_run_seconds", "tail_factor", "lease_seconds", "quiet_seconds",
+                    "speed_prior_seconds", "min_speed")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SchedulerConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.steal_cost_seconds < 0:
+            raise ValueError("SchedulerConfig.steal_cost_seconds must be >= 0")
+        if not 0 < self.speed_alpha <= 1:
+            raise ValueError("SchedulerConfig.speed_alpha must be in (0, 1]")
+        if self.max_failures < 1:
+            raise ValueError("SchedulerConfig.max_failures must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SchedulerConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,778 @@
+"""The Scheduler: the leader's whole view of one job, as a pure state machine.
+
+    sched = Scheduler(chars_per_segment, SchedulerConfig(), done=already_stored)
+    for instruction in sched.handle(event, now): ...
+
+Everything that affects scheduling lives here (like h11's `_state.py`): no I/O, no clock, no
+randomness. Time comes in as `now` (seconds, never going backwards). The same events at the
+same times give the same instructions.
+
+Where each segment is (index i, segments 0..N-1):
+  - accepted: it has audio (first valid audio wins; later audio is dropped);
+  - else owned by exactly one lease (`_owner[i]` = lease id) or queued (`_owner[i]` == 0);
+  - at most one backup lease may cover it as well (`_backup[i]`), in the endgame only.
+A lease is a run [start, stop) of one node, worked in order; `pos` is the node's own
+progress (the next index it will report), so `pos` is the segment in progress. A lease ends
+when none of the segments it owns or backs lacks audio (`left` == 0), when it expires, when
+its node leaves or is removed. Ending returns its unfinished segments to the queue, or hands
+them to their backup copy if there is one (the backup becomes the primary).
+
+After every event `_dispatch` gives each node with a free slot (in join order): a run from the
+front of the queue; else a stolen tail (request/confirm, see stealing.py); else a backup.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Sequence
+
+from .config import SchedulerConfig
+from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
+                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import (Accept, Assign, Drop, Instruction, JobDone, RemoveNode,
+                           RequestSteal, Revoke)
+from .sizing import SpeedEstimate, in_progress_left, run_chars, run_end
+from .stats import JobStats, NodeStats, Progress, Recovery
+from .stealing import backup_pays, balanced_split, steal_pays
+from .workqueue import WorkQueue
+
+INF = math.inf
+
+ACTIVE, LEFT, REMOVED = "active", "left", "removed"
+
+
+class _Lease:
+    __slots__ = ("id", "node", "start", "stop", "end", "pos", "mark", "expires_at", "left",
+                 "kind", "backing", "backed_by", "steal", "started", "heard")
+
+    def __init__(self, lease_id: int, node: str, start: int, stop: int, now: float,
+                 expires_at: float, kind: str) -> None:
+        self.id = lease_id
+        self.node = node
+        self.start = start
+        self.stop = stop  # may move down when a steal cuts the lease
+        self.end = stop  # as given
+        self.pos = start  # next index the node will report: the one in progress
+        self.mark = now  # when `pos` started (last in-order audio, or the assignment)
+        self.expires_at = expires_at
+        self.left = 0  # segments it owns or backs that have no audio yet
+        self.kind = kind  # run | steal | backup
+        self.backing = 0  # for a backup: the primary lease it copies
+        self.backed_by = 0  # for a primary: its backup lease
+        self.steal = 0  # pending steal id on this lease
+        self.started = start  # the node has certainly started every index below this
+        self.heard = False  # any in-order report yet (the first one includes the latency)
+
+
+class _Node:
+    __slots__ = ("name", "seq", "slots", "speed", "state", "responsive", "leases", "reserved",
+                 "last_seen", "busy_since", "overhead", "stats")
+
+    def __init__(self, name: str, seq: int) -> None:
+        self.name = name
+        self.seq = seq  # join order: who is served first
+        self.slots = 0
+        self.speed: SpeedEstimate
+        self.state = ACTIVE
+        self.responsive = True
+        self.leases: dict[int, _Lease] = {}
+        self.reserved = 0  # slots waiting for a steal reply
+        self.last_seen = 0.0
+        self.overhead = 0.0  # seconds a lease's first audio comes later than its speed says
+        self.busy_since = 0.0
+        self.stats = NodeStats(node=name)
+
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.leases) - self.reserved
+
+
+class _Steal:
+    __slots__ = ("id", "victim", "lease", "thief", "split_at", "reserved")
+
+    def __init__(self, steal_id: int, victim: str, lease: int, thief: str, split_at: int) -> None:
+        self.id = steal_id
+        self.victim = victim
+        self.lease = lease
+        self.thief = thief
+        self.split_at = split_at
+        self.reserved = True  # the thief's slot is held for the reply
+
+
+class Scheduler:
+    """Leases out runs of consecutive segments to nodes; see the module docstring."""
+
+    def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
+                 done: Iterable[int] = ()) -> None:
+        self.config = config if config is not None else SchedulerConfig()
+        chars = [int(c) for c in segments]
+        if any(c < 0 for c in chars):
+            raise ValueError("segment character counts must be >= 0")
+        self._chars = chars
+        self._n = n = len(chars)
+        prefix = [0] * (n + 1)
+        total = 0
+        for i, c in enumerate(chars):
+            total += c
+            prefix[i + 1] = total
+        self._prefix = prefix
+        self._accepted = bytearray(n)
+        self._owner = [0] * n
+        self._backup = [0] * n
+        self._done_count = 0
+        self._done_chars = 0
+        for i in sorted(set(done)):
+            if not 0 <= i < n:
+                raise ValueError(f"done index {i} outside 0..{n - 1}")
+            self._accepted[i] = 1
+            self._done_count += 1
+            self._done_chars += chars[i]
+        self._resumed = self._done_count
+        self._queue = WorkQueue(prefix)
+        i = 0
+        while i < n:
+            if self._accepted[i]:
+                i += 1
+                continue
+            j = i
+            while j < n and not self._accepted[j]:
+                j += 1
+            self._queue.add(i, j)
+            i = j
+
+        self._nodes: dict[str, _Node] = {}
+        self._leases: dict[int, _Lease] = {}  # active leases, in id order
+        self._steals: dict[int, _Steal] = {}  # pending steals
+        self._hungry: set[str] = set()  # nodes that may have a free slot
+        self._refused: dict[str, NodeStats] = {}
+        self._next_lease = 1
+        self._next_steal = 1
+        self._next_seq = 0
+        self._now = -INF
+        self._next_expiry = INF  # no lease expires before this (a lower bound)
+        self._job_done = False
+        self._totals = JobStats(segments_total=n, segments_done=0, chars_total=total,
+                                chars_done=0, resumed_segments=self._resumed)
+        self._recoveries: list[Recovery] = []
+        self._recovering: dict[int, Recovery] = {}  # segment -> the failure that lost it
+        self._handlers: dict[type, Callable[[object, float, list], None]] = {
+            NodeJoined: self._on_joined,
+            NodeLeft: self._on_left,
+            NodeRefused: self._on_refused,
+            AudioReceived: self._on_audio,
+            AudioInvalid: self._on_failure,
+            SegmentFailed: self._on_failure,
+            Heartbeat: self._on_alive,
+            RevokeAck: self._on_alive,
+            StealReply: self._on_steal_reply,
+            Tick: self._on_tick,
+        }
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, event: Event, now: float) -> list[Instruction]:
+        """Apply one event at time `now`; return the instructions to carry out, in order."""
+        if now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise TypeError(f"not a scheduler event: {event!r}")
+        out: list[Instruction] = []
+        if now >= self._next_expiry:
+            self._expire(now, out)
+        handler(event, now, out)
+        if self._done_count == self._n:
+            if not self._job_done:
+                self._job_done = True
+                out.append(JobDone())
+        elif self._hungry:
+            self._dispatch(now, out)
+        return out
+
+    @property
+    def done(self) -> bool:
+        """True once every segment has accepted audio."""
+        return self._done_count == self._n
+
+    def is_accepted(self, index: int) -> bool:
+        return bool(self._accepted[index])
+
+    def next_expiry(self) -> float:
+        """When the next lease expires (inf if none): a driver may Tick no later than this."""
+        return min((lease.expires_at for lease in self._leases.values()), default=INF)
+
+    def leases(self) -> list[dict]:
+        """The active leases, for debugging and the status page."""
+        return [{"lease": lease.id, "node": lease.node, "kind": lease.kind,
+                 "start": lease.start, "stop": lease.stop, "pos": lease.pos,
+                 "left": lease.left, "expires_at": lease.expires_at,
+                 "backing": lease.backing, "backed_by": lease.backed_by,
+                 "stealing": lease.steal}
+                for lease in self._leases.values()]
+
+    def queued(self) -> list[tuple[int, int]]:
+        """The queue as runs [start, end)."""
+        return list(self._queue.runs())
+
+    def stats(self) -> JobStats:
+        """Counters for the job report (copies: safe to keep, mutate or serialize)."""
+        t = self._totals
+        nodes = []
+        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
+            s = NodeStats(**node.stats.to_dict())
+            s.slots = node.slots
+            s.speed = node.speed.value
+            if node.state == ACTIVE:
+                s.state = "active" if node.responsive else "unresponsive"
+                if node.leases:
+                    s.busy_seconds += self._now - node.busy_since
+            else:
+                s.state = node.state
+            nodes.append(s)
+        for name in sorted(self._refused):
+            if name not in self._nodes:
+                nodes.append(NodeStats(**self._refused[name].to_dict()))
+        fields = {k: v for k, v in t.to_dict().items() if k not in ("nodes", "recoveries")}
+        fields.update(segments_done=self._done_count, chars_done=self._done_chars)
+        return JobStats(**fields, nodes=nodes,
+                        recoveries=[Recovery(**r.to_dict()) for r in self._recoveries])
+
+    def progress(self) -> Progress:
+        """Segments and characters done, and each node's share, for a progress bar."""
+        total = self._prefix[-1]
+        per_node = {}
+        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
+            per_node[node.name] = {"segments": node.stats.segments, "chars": node.stats.chars,
+                                   "share": node.stats.chars / total if total else 0.0}
+        return Progress(segments_done=self._done_count, segments_total=self._n,
+                        chars_done=self._done_chars, chars_total=total,
+                        resumed_segments=self._resumed, per_node=per_node)
+
+    # ------------------------------------------------------------------ events
+
+    def _on_joined(self, ev: NodeJoined, now: float, out: list) -> None:
+        cfg = self.config
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == REMOVED:
+            return  # taken off this job for failures: it stays off
+        if node is None:
+            node = _Node(ev.node, self._next_seq)
+            self._next_seq += 1
+            self._nodes[ev.node] = node
+        node.state = ACTIVE
+        node.responsive = True
+        node.slots = max(0, int(ev.slots))
+        node.speed = SpeedEstimate(ev.speed, cfg.speed_prior_seconds, cfg.speed_alpha,
+                                   cfg.min_speed)
+        node.last_seen = now
+        node.stats.claimed_speed = float(ev.speed)
+        node.stats.reason = ""
+        self._hungry.add(node.name)
+
+    def _on_left(self, ev: NodeLeft, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state != ACTIVE:
+            return
+        node.stats.reason = ev.reason
+        self._drop_node(node, LEFT, now, out)
+
+    def _on_refused(self, ev: NodeRefused, now: float, out: list) -> None:
+        self._refused[ev.node] = NodeStats(node=ev.node, state="refused", reason=ev.reason)
+
+    def _on_tick(self, ev: Tick, now: float, out: list) -> None:
+        pass  # expiry already ran in handle(); dispatch follows
+
+    def _on_alive(self, ev: Heartbeat | RevokeAck, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == ACTIVE:
+            self._renew(node, now)
+
+    def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
+        i = ev.index
+        node = self._nodes.get(ev.node)
+        if node is None or node.state == REMOVED:
+            out.append(Drop(i, ev.node, "unknown node" if node is None else "node removed"))
+            return
+        if not 0 <= i < self._n:
+            out.append(Drop(i, ev.node, "index out of range"))
+            return
+        if node.state == ACTIVE:
+            self._renew(node, now)
+        lease = self._leases.get(ev.lease)
+        if lease is not None and lease.node != ev.node:
+            lease = None
+        if lease is not None and lease.pos <= i < lease.stop:
+            # in-order progress of this lease: a speed sample; the first audio of a lease
+            # also carries the Assign's trip and start-up, so it only measures that overhead
+            if lease.heard:
+                node.speed.observe(self._chars[i], now - lease.mark)
+            else:
+                lease.heard = True
+                a = self.config.speed_alpha
+                extra = max(0.0, now - lease.mark - self._chars[i] / node.speed.value)
+                node.overhead = (1 - a) * node.overhead + a * extra
+            lease.pos = i + 1
+            lease.mark = now
+        if self._accepted[i]:
+            c = self._chars[i]
+            out.append(Drop(i, ev.node, "duplicate"))
+            self._totals.duplicates += 1
+            self._totals.duplicate_chars += c
+            node.stats.duplicates += 1
+            node.stats.duplicate_chars += c
+        else:
+            self._accept(i, node, now, out)
+        if lease is not None and lease.id in self._leases:
+            self._maybe_finish(lease, now, out)
+
+    def _on_failure(self, ev: AudioInvalid | SegmentFailed, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state != ACTIVE:
+            return
+        self._renew(node, now)
+        node.stats.failures += 1
+        i = ev.index
+        lease = self._leases.get(ev.lease)
+        if lease is not None and lease.node == ev.node and 0 <= i < self._n:
+            if lease.pos <= i < lease.stop:
+                lease.pos = i + 1  # the node moves on past the failed segment
+                lease.mark = now
+                lease.heard = True
+            if not self._accepted[i] and self._owner[i] == lease.id:
+                lease.left -= 1
+                if self._release(i) == "queued":
+                    self._totals.retries += 1
+            self._maybe_finish(lease, now, out)
+        if node.stats.failures >= self.config.max_failures:
+            detail = getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
+            reason = f"{node.stats.failures} failures (last: {detail})"
+            node.stats.reason = reason
+            out.append(RemoveNode(node.name, reason))
+            self._drop_node(node, REMOVED, now, out)
+
+    def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == ACTIVE:
+            self._renew(node, now)
+        steal = self._steals.get(ev.steal_id)
+        if steal is None or steal.victim != ev.node:
+            self._totals.stale_replies += 1
+            return
+        del self._steals[ev.steal_id]
+        thief = self._nodes[steal.thief]
+        if steal.reserved:
+            thief.reserved -= 1
+            self._hungry.add(thief.name)
+        lease = self._leases.get(steal.lease)
+        if lease is None or lease.steal != steal.id:  # cannot happen: ending a lease cancels its steal
+            self._totals.stale_replies += 1
+            return
+        lease.steal = 0
+        cut = min(max(ev.stop_at, lease.pos, lease.start), lease.stop)
+        if ev.stop_at > steal.split_at:
+            # it had passed the split: it has started everything it keeps
+            lease.started = max(lease.started, cut)
+        moved = [i for i in range(cut, lease.stop)
+                 if not self._accepted[i] and self._owner[i] == lease.id]
+        lease.stop = cut
+        if not moved:
+            self._totals.steals_empty += 1
+            self._maybe_finish(lease, now, out)
+            return
+        lease.left -= len(moved)
+        victim = self._nodes[lease.node]
+        victim.stats.steals_lost += 1
+        if (thief.state == ACTIVE and thief.responsive and thief.free > 0
+                and not self._job_done):
+            self._totals.steals += 1
+            thief.stats.steals_won += 1
+            self._new_lease(thief, moved[0], moved[-1] + 1, "steal", now, out, owned=moved)
+        else:  # the thief went away meanwhile: the tail goes back to the queue
+            for i in moved:
+                self._owner[i] = 0
+            self._queue_indices(moved)
+        self._maybe_finish(lease, now, out)
+
+    # ------------------------------------------------------------------ leases
+
+    def _renew(self, node: _Node, now: float) -> None:
+        node.last_seen = now
+        expires = now + self.config.lease_seconds
+        for lease in node.leases.values():
+            lease.expires_at = expires
+        if not node.responsive:
+            node.responsive = True
+            self._hungry.add(node.name)
+
+    def _expire(self, now: float, out: list) -> None:
+        expired = [lease for lease in self._leases.values() if lease.expires_at <= now]
+        for lease in expired:
+            if lease.id not in self._leases:
+                continue
+            node = self._nodes[lease.node]
+            node.responsive = False
+            node.stats.expiries += 1
+            out.append(Revoke(lease.node, lease.id, "expired"))
+            self._totals.revokes += 1
+            self._end_lease(lease, "expired", now)
+        self._next_expiry = min((lease.expires_at for lease in self._leases.values()),
+                                default=INF)
+
+    def _new_lease(self, node: _Node, start: int, stop: int, kind: str, now: float,
+                   out: list, backing: _Lease | None = None,
+                   owned: list[int] | None = None) -> _Lease:
+        """Lease [start, stop) to `node`. A "run" owns every segment in it (the caller took
+        them off the queue); a "steal" owns `owned` (taken from the victim); a "backup" backs
+        the primary's unfinished segments in the range."""
+        lease = _Lease(self._next_lease, node.name, start, stop, now,
+                       now + self.config.lease_seconds, kind)
+        self._next_lease += 1
+        owner, backup, accepted = self._owner, self._backup, self._accepted
+        left = 0
+        if owned is not None:
+            for i in owned:
+                owner[i] = lease.id
+            left = len(owned)
+        elif backing is None:
+            for i in range(start, stop):
+                if not accepted[i]:
+                    owner[i] = lease.id
+                    left += 1
+        else:
+            for i in range(start, stop):
+                if not accepted[i] and owner[i] == backing.id:
+                    backup[i] = lease.id
+                    left += 1
+            lease.backing = backing.id
+            backing.backed_by = lease.id
+        lease.left = left
+        if self._recovering:
+            for i in range(start, stop):
+                rec = self._recovering.pop(i, None)
+                if rec is not None:
+                    self._recovered(rec, now)
+        if not node.leases:
+            node.busy_since = now
+        node.leases[lease.id] = lease
+        self._leases[lease.id] = lease
+        if lease.expires_at < self._next_expiry:
+            self._next_expiry = lease.expires_at
+        node.stats.leases += 1
+        out.append(Assign(node.name, lease.id, tuple(range(start, stop)), lease.expires_at, kind))
+        return lease
+
+    def _maybe_finish(self, lease: _Lease, now: float, out: list) -> None:
+        if lease.left == 0:
+            if lease.pos < lease.stop:  # the rest came from elsewhere: stop working on it
+                out.append(Revoke(lease.node, lease.id, "done elsewhere"))
+                self._totals.revokes += 1
+            self._end_lease(lease, "done", now)
+        elif lease.pos >= lease.stop and lease.steal == 0:
+            # The node reported past its last index but some segment it owns has no audio
+            # (it skipped one): nobody is working on it any more, so requeue it.
+            self._end_lease(lease, "skipped", now)
+
+    def _end_lease(self, lease: _Lease, cause: str, now: float) -> list[int]:
+        """Forget `lease`; its unfinished segments go to its backup copy, else the queue.
+        Returns the queued indices."""
+        del self._leases[lease.id]
+        node = self._nodes[lease.node]
+        del node.leases[lease.id]
+        if not node.leases:
+            node.stats.busy_seconds += now - node.busy_since
+        self._hungry.add(node.name)
+        if lease.steal:
+            steal = self._steals.pop(lease.steal)
+            self._totals.steals_cancelled += 1
+            if steal.reserved:
+                thief = self._nodes[steal.thief]
+                thief.reserved -= 1
+                self._hungry.add(thief.name)
+        if lease.backing:
+            primary = self._leases.get(lease.backing)
+            if primary is not None:
+                primary.backed_by = 0
+        returned: list[int] = []
+        promoted = 0
+        if lease.left:
+            owner, backup, accepted = self._owner, self._backup, self._accepted
+            lid = lease.id
+            for i in range(lease.start, lease.stop):
+                if accepted[i]:
+                    continue
+                if owner[i] == lid:
+                    if self._release(i, queue=False) == "promoted":
+                        promoted += 1
+                    else:
+                        returned.append(i)
+                elif backup[i] == lid:
+                    backup[i] = 0
+            self._queue_indices(returned)
+        if lease.backed_by:
+            # the backup, if still running, now owns what this lease lost
+            b = self._leases.get(lease.backed_by)
+            if b is not None:
+                b.backing = 0
+        if cause in ("expired", LEFT, REMOVED):
+            self._totals.reassignments += len(returned)
+            self._totals.backup_promotions += promoted
+            if returned:
+                self._lost(node.name, cause, returned, promoted, now)
+        elif cause == "skipped":
+            self._totals.retries += len(returned)
+        return returned
+
+    def _release(self, i: int, queue: bool = True) -> str:
+        """Segment i (no audio) leaves its owner: to its backup copy if one is running (on
+        another node, by construction), which becomes its owner; else to the queue (queued
+        right away only if `queue`)."""
+        b = self._backup[i]
+        if b:
+            self._backup[i] = 0
+            if b in self._leases:
+                self._owner[i] = b
+                return "promoted"
+        self._owner[i] = 0
+        if queue:
+            self._queue.add(i, i + 1)
+        return "queued"
+
+    def _queue_indices(self, indices: list[int]) -> None:
+        """Queue sorted indices, as maximal runs."""
+        if not indices:
+            return
+        start = prev = indices[0]
+        for i in indices[1:]:
+            if i != prev + 1:
+                self._queue.add(start, prev + 1)
+                start = i
+            prev = i
+        self._queue.add(start, prev + 1)
+
+    def _accept(self, i: int, node: _Node, now: float, out: list) -> None:
+        c = self._chars[i]
+        self._accepted[i] = 1
+        self._done_count += 1
+        self._done_chars += c
+        node.stats.segments += 1
+        node.stats.chars += c
+        out.append(Accept(i, node.name))
+        o = self._owner[i]
+        finished: list[_Lease] = []
+        if o:
+            lease = self._leases[o]
+            lease.left -= 1
+            if lease.left == 0:
+                finished.append(lease)
+        elif not self._queue.remove(i):
+            raise AssertionError(f"segment {i} neither owned nor queued")
+        b = self._backup[i]
+        if b:
+            blease = self._leases[b]
+            blease.left -= 1
+            if blease.left == 0:
+                finished.append(blease)
+        if self._recovering:
+            rec = self._recovering.pop(i, None)
+            if rec is not None:
+                self._recovered(rec, now)
+        # (_on_audio recorded the sender's progress first, so its own finished lease gets
+        # no Revoke.)
+        for lease in finished:
+            if lease.id in self._leases:
+                self._maybe_finish(lease, now, out)
+
+    def _drop_node(self, node: _Node, state: str, now: float, out: list) -> None:
+        node.state = state
+        node.stats.state = state
+        self._hungry.discard(node.name)
+        for steal in self._steals.values():
+            if steal.thief == node.name and steal.reserved:
+                steal.reserved = False
+        node.reserved = 0
+        for lease in list(node.leases.values()):
+            self._end_lease(lease, state, now)
+        self._hungry.discard(node.name)
+
+    # ------------------------------------------------------------------ recovery stats
+
+    def _lost(self, node: str, kind: str, returned: list[int], promoted: int, now: float) -> None:
+        last = self._recoveries[-1] if self._recoveries else None
+        if (last is not None and last.node == node and last.kind == kind
+                and last.detected_at == now and last.recovered_at is None):
+            rec = last
+        else:
+            rec = Recovery(node=node, kind=kind, detected_at=now, segments=0)
+            self._recoveries.append(rec)
+        rec.segments += len(returned) + promoted
+        rec.pending += len(returned)
+        for i in returned:
+            self._recovering[i] = rec
+        if rec.pending == 0:
+            rec.recovered_at, rec.seconds = now, 0.0
+
+    def _recovered(self, rec: Recovery, now: float) -> None:
+        rec.pending -= 1
+        if rec.pending == 0:
+            rec.recovered_at = now
+            rec.seconds = now - rec.detected_at
+
+    # ------------------------------------------------------------------ giving out work
+
+    def _total_slots(self) -> int:
+        return sum(nd.slots for nd in self._nodes.values()
+                   if nd.state == ACTIVE and nd.responsive)
+
+    def _dispatch(self, now: float, out: list) -> None:
+        candidates: list | None = None  # steal/backup candidates, computed once per event
+        for name in sorted(self._hungry, key=lambda nm: self._nodes[nm].seq):
+            node = self._nodes[name]
+            if node.state != ACTIVE or not node.responsive:
+                self._hungry.discard(name)
+                continue
+            while node.free > 0:
+                if self._queue:
+                    self._assign_from_queue(node, now, out)
+                    continue
+                if candidates is None:
+                    candidates = self._candidates(now)
+                if self.config.stealing and self._try_steal(node, candidates, now, out):
+                    continue
+                if self.config.backups and self._try_backup(node, candidates, now, out):
+                    continue
+                break  # nothing for it now; stays hungry and is asked again next event
+            if node.free <= 0:
+                self._hungry.discard(name)
+
+    def _assign_from_queue(self, node: _Node, now: float, out: list) -> None:
+        cfg = self.config
+        limit = run_chars(node.speed.value, cfg.target_run_seconds, self._queue.chars,
+                          self._total_slots(), cfg.tail_factor)
+        start, front_end = self._queue.first_run()  # type: ignore[misc]
+        end = run_end(self._prefix, start, front_end, limit)
+        self._queue.pop_front(end)
+        self._new_lease(node, start, end, "run", now, out)
+
+    def _candidates(self, now: float) -> list[tuple]:
+        """Leases that might give work away, longest time left first:
+        (-time_left, lease id, lease, r0, speed, quiet)."""
+        cands = []
+        chars, prefix = self._chars, self._prefix
+        quiet_after = self.config.quiet_seconds
+        for lease in self._leases.values():
+            if lease.backing or lease.pos >= lease.stop:
+                continue
+            node = self._nodes[lease.node]
+            v = node.speed.value
+            r0 = in_progress_left(chars[lease.pos], v, now - lease.mark,
+                                  0.0 if lease.heard else node.overhead)
+            left = r0 + (prefix[lease.stop] - prefix[lease.pos + 1]) / v
+            # quiet: nothing heard from the node since this lease started or progressed
+            quiet = not node.responsive or now - max(node.last_seen, lease.mark) > quiet_after
+            cands.append((-left, lease.id, lease, r0, v, quiet))
+        cands.sort(key=lambda c: (c[0], c[1]))
+        return cands
+
+    def _try_steal(self, thief: _Node, cands: list, now: float, out: list) -> bool:
+        cost = self.config.steal_cost_seconds
+        w = thief.speed.value
+        prefix = self._prefix
+        for neg_left, _, lease, r0, v, quiet in cands:
+            if quiet or lease.steal or lease.backed_by or lease.id not in self._leases:
+                continue
+            first = max(lease.pos + 1, lease.started)
+            if first >= lease.stop:
+                continue
+            # the victim's work before `first` (the in-progress segment, and any it has
+            # already started past it) stays with it
+            before = r0 + (prefix[first] - prefix[lease.pos + 1]) / v
+            k, _, t_thief = balanced_split(prefix, first, lease.stop, before, v, w, cost)
+            if k >= lease.stop or not steal_pays(t_thief, -neg_left, cost):
+                continue
+            steal = _Steal(self._next_steal, lease.node, lease.id, thief.name, k)
+            self._next_steal += 1
+            self._steals[steal.id] = steal
+            lease.steal = steal.id
+            thief.reserved += 1
+            self._totals.steal_requests += 1
+            out.append(RequestSteal(lease.node, steal.id, lease.id, k))
+            return True
+        return False
+
+    def _try_backup(self, node: _Node, cands: list, now: float, out: list) -> bool:
+        cost = self.config.steal_cost_seconds
+        w = node.speed.value
+        prefix, accepted, owner = self._prefix, self._accepted, self._owner
+        best = None
+        for neg_left, _, lease, r0, v, quiet in cands:
+            if (lease.backed_by or lease.steal or lease.node == node.name
+                    or lease.id not in self._leases):
+                continue
+            a = lease.pos
+            while a < lease.stop and (accepted[a] or owner[a] != lease.id):
+                a += 1
+            if a >= lease.stop:
+                continue
+            primary_left = INF if quiet else -neg_left
+            t_backup = cost + (prefix[lease.stop] - prefix[a]) / w
+            if not (quiet or backup_pays(t_backup, primary_left, cost)):
+                continue
+            if best is None or primary_left > best[0]:
+                best = (primary_left, lease, a)
+        if best is None:
+            return False
+        _, primary, a = best
+        self._totals.backups += 1
+        node.stats.backups += 1
+        self._new_lease(node, a, primary.stop, "backup", now, out, backing=primary)
+        return True
+
+    # ------------------------------------------------------------------ self-check
+
+    def check_invariants(self) -> None:
+        """Verify the bookkeeping from scratch (O(segments)); for tests and debugging."""
+        owner, backup, accepted = self._owner, self._backup, self._accepted
+        queued = 0
+        left = {lid: 0 for lid in self._leases}
+        for i in range(self._n):
+            if accepted[i]:
+                continue
+            o, b = owner[i], backup[i]
+            if o == 0:
+                assert i in self._queue, f"segment {i} unowned but not queued"
+                assert b == 0, f"queued segment {i} has a backup"
+                queued += 1
+            else:
+                lease = self._leases.get(o)
+                assert lease is not None, f"segment {i} owned by ended lease {o}"
+                assert lease.start <= i < lease.stop, f"segment {i} outside its lease {o}"
+                assert i not in self._queue, f"segment {i} owned and queued"
+                left[o] += 1
+            if b:
+                blease = self._leases.get(b)
+                assert blease is not None and blease.backing, f"segment {i}: bad backup {b}"
+                assert blease.node != self._leases[o].node, f"segment {i}: backup on same node"
+                left[b] += 1
+        assert queued == self._queue.count, (queued, self._queue.count)
+        assert sum(self._chars[i] for s, e in self._queue.runs() for i in range(s, e)) == \
+            self._queue.chars
+        for lid, lease in self._leases.items():
+            assert lease.left == left[lid], f"lease {lid}: left {lease.left} != {left[lid]}"
+            assert lease.left > 0, f"lease {lid} should have ended"
+            node = self._nodes[lease.node]
+            assert node.state == ACTIVE and node.leases.get(lid) is lease
+            if lease.backing:
+                assert self._leases[lease.backing].backed_by == lid
+            if lease.backed_by:
+                assert self._leases[lease.backed_by].backing == lid
+            if lease.steal:
+                assert self._steals[lease.steal].lease == lid
+        for node in self._nodes.values():
+            held = sum(1 for s in self._steals.values() if s.thief == node.name and s.reserved)
+            assert node.reserved == held, (node.name, node.reserved, held)
+            if node.state != ACTIVE:
+                assert not node.leases and node.reserved == 0
+        for sid, steal in self._steals.items():
+            assert self._leases[steal.lease].steal == sid
+        assert self._done_count == sum(accepted)
