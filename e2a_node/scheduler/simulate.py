@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .config import SchedulerConfig
 from .events import (AudioReceived, Heartbeat, NodeJoined, NodeLeft, NodeRefused, RevokeAck,
@@ -109,12 +109,15 @@ class _SimState:
 def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
              config: SchedulerConfig | None = None, *, delay: float = 0.02, tick: float = 0.5,
              heartbeat: float = 1.0, done: Iterable[int] = (), max_time: float = 1e7,
-             record: bool = False, check_every: int = 0) -> SimResult:
+             record: bool = False, check_every: int = 0,
+             scheduler: Callable[[list[int], SchedulerConfig | None, set[int]], Any] | None = None,
+             ) -> SimResult:
     """Run one job to the end. `check_every` > 0 runs the scheduler's invariant check every
-    that many events (slow; for tests)."""
+    that many events (slow; for tests). `scheduler(segments, config, done)` builds another
+    policy with Scheduler's interface (default: Scheduler)."""
     chars = list(segments)
     done = set(done)
-    sched = Scheduler(chars, config, done)
+    sched = (scheduler or Scheduler)(chars, config, done)
     specs = list(nodes)
     states = {spec.name: _SimState(spec) for spec in specs}
     heap: list = []

@@ -3,18 +3,21 @@
 Engine modules are imported lazily (``ENGINES`` maps names to module paths), so ``import
 e2a_node.synth`` costs nothing and a missing optional engine only fails when it is asked for.
 Each engine module provides ``load(settings)``, ``voices()`` and ``voice_languages(settings)``
-(what the chosen voice speaks, without loading it; None when unknown).
+(what the chosen voice speaks, without loading it; None when unknown). The sleeping benchmark
+engine ``bench`` (bench.py) is registered only when ``E2A_BENCHMARK_ENGINE=1`` at import time.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import replace
 from types import ModuleType
 
 from e2a_node.errors import EngineError
 from e2a_node.synth import languages
 from e2a_node.synth.base import Engine, VoiceInfo, VoiceSettings
+from e2a_node.synth.bench import REGISTER_ENV as _BENCH_ENV
 
 __all__ = [
     "ENGINES",
@@ -28,6 +31,8 @@ __all__ = [
 ]
 
 ENGINES = {"piper": "e2a_node.synth.piper", "coqui": "e2a_node.synth.coqui"}
+if os.environ.get(_BENCH_ENV) == "1":  # a sleeping engine for scripts/bench_cluster.py only
+    ENGINES["bench"] = "e2a_node.synth.bench"
 
 
 def engine_module(name: str) -> ModuleType:

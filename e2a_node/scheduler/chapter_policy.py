@@ -1,0 +1,459 @@
+"""The baseline we compare against: one Celery-style task per chapter, as a pure state machine.
+
+    sched = ChapterScheduler(chars_per_segment, chapter_of_segment, SchedulerConfig(), done=stored)
+    for instruction in sched.handle(event, now): ...
+
+Same interface, events and instructions as `Scheduler` (state.py), so the leader's driver and
+the simulator can run either; it only ever sends Assign (kind "chapter"), Accept, Drop, Revoke,
+RemoveNode and JobDone, never RequestSteal (a StealReply is counted stale). No I/O, no clock.
+
+The model of "one Celery task per chapter":
+  - The queue holds whole chapters, in book order. A node with a free slot takes the chapter at
+    the front as one lease: all of the chapter's segments that were not already stored when the
+    job started (`done`), in order. When a resumed chapter has holes its Assign.indices are not
+    consecutive. There is no splitting, stealing or backup copy.
+  - A lease lives `config.lease_seconds` after it is given or after the node's last sign of
+    life (audio, Heartbeat, RevokeAck, StealReply), as in the real scheduler.
+  - A chapter task that fails starts again from its first sentence, at the FRONT of the queue:
+    when its lease expires (Revoke "expired"; the node gets no work until it is heard from
+    again), when its node leaves (NodeLeft ends all of that node's leases at once) or is
+    removed, and also on any SegmentFailed / AudioInvalid of the lease's node for one of its
+    segments (a Celery task that raises is retried from the start; Revoke "failed"). The retry
+    is immediate: Celery's 60 s retry backoff is not modelled, which flatters this policy.
+    A node with `config.max_failures` failures is taken off the job (RemoveNode).
+  - Audio already accepted stays accepted (its file stays on disk), but the restarted task
+    makes it again: audio for a segment that already has audio is answered Drop "duplicate"
+    and counted in duplicates / duplicate_chars, the redundant work of this policy. Late audio
+    from an ended lease is accepted when it is the first for its segment, as in state.py.
+  - Exact completion rule: a lease ends normally when its node has reported (audio or Drop) its
+    last index; at that moment the chapter is complete if every one of its segments has
+    accepted audio, else (the node skipped one) it starts again from the front. The job is
+    done (`done`, JobDone exactly once) when every chapter is complete, so at JobDone no lease
+    is left running. Chapters fully stored at the start are complete from the start.
+  - Recovery entries (stats.py) as in state.py: one per failure (expired | left | removed) with
+    the segments of the chapters lost; recovered when the last of them was given out again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Callable, Iterable, Sequence
+
+from .config import SchedulerConfig
+from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
+                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import Accept, Assign, Drop, Instruction, JobDone, RemoveNode, Revoke
+from .stats import JobStats, NodeStats, Progress, Recovery
+
+INF = math.inf
+
+ACTIVE, LEFT, REMOVED = "active", "left", "removed"
+
+
+class _Lease:
+    __slots__ = ("id", "node", "chapter", "indices", "pos", "expires_at")
+
+    def __init__(self, lease_id: int, node: str, chapter: int, indices: tuple[int, ...],
+                 expires_at: float) -> None:
+        self.id = lease_id
+        self.node = node
+        self.chapter = chapter  # position in the chapter list, not the book's chapter number
+        self.indices = indices
+        self.pos = 0  # position in `indices` of the next segment the node will report
+        self.expires_at = expires_at
+
+
+class _Node:
+    __slots__ = ("name", "seq", "slots", "state", "responsive", "leases", "busy_since", "stats")
+
+    def __init__(self, name: str, seq: int) -> None:
+        self.name = name
+        self.seq = seq  # join order: who is served first
+        self.slots = 0
+        self.state = ACTIVE
+        self.responsive = True
+        self.leases: dict[int, _Lease] = {}
+        self.busy_since = 0.0
+        self.stats = NodeStats(node=name)
+
+
+class ChapterScheduler:
+    """Leases out whole chapters, retried from their start; see the module docstring."""
+
+    def __init__(self, segments: Sequence[int], chapters: Sequence[int],
+                 config: SchedulerConfig | None = None, done: Iterable[int] = ()) -> None:
+        self.config = config if config is not None else SchedulerConfig()
+        chars = [int(c) for c in segments]
+        if any(c < 0 for c in chars):
+            raise ValueError("segment character counts must be >= 0")
+        if len(chapters) != len(chars):
+            raise ValueError(f"{len(chapters)} chapter numbers for {len(chars)} segments")
+        self._chars = chars
+        self._n = n = len(chars)
+        self._accepted = bytearray(n)
+        self._done_count = 0
+        self._done_chars = 0
+        for i in sorted(set(done)):
+            if not 0 <= i < n:
+                raise ValueError(f"done index {i} outside 0..{n - 1}")
+            self._accepted[i] = 1
+            self._done_count += 1
+            self._done_chars += chars[i]
+        self._resumed = self._done_count
+
+        # chapter k (its position in the book): the segments a task for it works, in order
+        self._ch_of = [0] * n  # segment -> k
+        self._slot_of = [-1] * n  # segment -> its position in k's task (-1: stored at start)
+        k = -1
+        previous = None
+        for i, number in enumerate(chapters):
+            if previous is not None and number < previous:
+                raise ValueError(f"chapter numbers must not decrease (segment {i}: {number} "
+                                 f"after {previous})")
+            if number != previous:
+                k += 1
+                previous = number
+            self._ch_of[i] = k
+        work: list[list[int]] = [[] for _ in range(k + 1)]
+        for i in range(n):
+            if not self._accepted[i]:
+                self._slot_of[i] = len(work[self._ch_of[i]])
+                work[self._ch_of[i]].append(i)
+        self._ch_indices = [tuple(w) for w in work]
+        self._ch_missing = [len(w) for w in work]  # segments of the task without audio
+        self._ch_lease = [0] * len(work)  # the chapter's current lease id, 0 if none
+        self._ch_complete = [not w for w in work]
+        self._complete_count = sum(self._ch_complete)
+        self._queue: deque[int] = deque(k for k, w in enumerate(work) if w)
+
+        self._nodes: dict[str, _Node] = {}
+        self._leases: dict[int, _Lease] = {}
+        self._hungry: set[str] = set()
+        self._refused: dict[str, NodeStats] = {}
+        self._next_lease = 1
+        self._next_seq = 0
+        self._now = -INF
+        self._next_expiry = INF  # no lease expires before this (a lower bound)
+        self._job_done = False
+        self._totals = JobStats(segments_total=n, segments_done=0, chars_total=sum(chars),
+                                chars_done=0, resumed_segments=self._resumed)
+        self._recoveries: list[Recovery] = []
+        self._recovering: dict[int, Recovery] = {}  # chapter -> the failure that lost it
+        self._handlers: dict[type, Callable[[object, float, list], None]] = {
+            NodeJoined: self._on_joined,
+            NodeLeft: self._on_left,
+            NodeRefused: self._on_refused,
+            AudioReceived: self._on_audio,
+            AudioInvalid: self._on_failure,
+            SegmentFailed: self._on_failure,
+            Heartbeat: self._on_alive,
+            RevokeAck: self._on_alive,
+            StealReply: self._on_steal_reply,
+            Tick: self._on_tick,
+        }
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, event: Event, now: float) -> list[Instruction]:
+        """Apply one event at time `now`; return the instructions to carry out, in order."""
+        if now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise TypeError(f"not a scheduler event: {event!r}")
+        out: list[Instruction] = []
+        if now >= self._next_expiry:
+            self._expire(now, out)
+        handler(event, now, out)
+        if self._complete_count == len(self._ch_indices):
+            if not self._job_done:
+                self._job_done = True
+                out.append(JobDone())
+        elif self._hungry and self._queue:
+            self._dispatch(now, out)
+        return out
+
+    @property
+    def done(self) -> bool:
+        """True once every chapter is complete (see the module docstring)."""
+        return self._complete_count == len(self._ch_indices)
+
+    def is_accepted(self, index: int) -> bool:
+        return bool(self._accepted[index])
+
+    def next_expiry(self) -> float:
+        """When the next lease expires (inf if none): a driver may Tick no later than this."""
+        return min((lease.expires_at for lease in self._leases.values()), default=INF)
+
+    def leases(self) -> list[dict]:
+        """The active leases, for debugging and the status page."""
+        return [{"lease": lease.id, "node": lease.node, "kind": "chapter",
+                 "chapter": lease.chapter, "start": lease.indices[0],
+                 "stop": lease.indices[-1] + 1, "pos": lease.pos,
+                 "expires_at": lease.expires_at}
+                for lease in self._leases.values()]
+
+    def queued_chapters(self) -> list[int]:
+        """Chapter positions (0 = the book's first chapter) waiting for a node, front first."""
+        return list(self._queue)
+
+    def stats(self) -> JobStats:
+        """Counters for the job report (copies: safe to keep, mutate or serialize)."""
+        nodes = []
+        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
+            s = NodeStats(**node.stats.to_dict())
+            s.slots = node.slots
+            s.speed = s.claimed_speed  # this policy never estimates speeds
+            if node.state == ACTIVE:
+                s.state = "active" if node.responsive else "unresponsive"
+                if node.leases:
+                    s.busy_seconds += self._now - node.busy_since
+            else:
+                s.state = node.state
+            nodes.append(s)
+        for name in sorted(self._refused):
+            if name not in self._nodes:
+                nodes.append(NodeStats(**self._refused[name].to_dict()))
+        fields = {k: v for k, v in self._totals.to_dict().items()
+                  if k not in ("nodes", "recoveries")}
+        fields.update(segments_done=self._done_count, chars_done=self._done_chars)
+        return JobStats(**fields, nodes=nodes,
+                        recoveries=[Recovery(**r.to_dict()) for r in self._recoveries])
+
+    def progress(self) -> Progress:
+        """Segments and characters done, and each node's share, for a progress bar."""
+        total = self._totals.chars_total
+        per_node = {}
+        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
+            per_node[node.name] = {"segments": node.stats.segments, "chars": node.stats.chars,
+                                   "share": node.stats.chars / total if total else 0.0}
+        return Progress(segments_done=self._done_count, segments_total=self._n,
+                        chars_done=self._done_chars, chars_total=total,
+                        resumed_segments=self._resumed, per_node=per_node)
+
+    # ------------------------------------------------------------------ events
+
+    def _on_joined(self, ev: NodeJoined, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == REMOVED:
+            return  # taken off this job for failures: it stays off
+        if node is None:
+            node = _Node(ev.node, self._next_seq)
+            self._next_seq += 1
+            self._nodes[ev.node] = node
+        node.state = ACTIVE
+        node.responsive = True
+        node.slots = max(0, int(ev.slots))
+        node.stats.claimed_speed = float(ev.speed)
+        node.stats.reason = ""
+        self._hungry.add(node.name)
+
+    def _on_left(self, ev: NodeLeft, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state != ACTIVE:
+            return
+        node.stats.reason = ev.reason
+        self._drop_node(node, LEFT, now)
+
+    def _on_refused(self, ev: NodeRefused, now: float, out: list) -> None:
+        self._refused[ev.node] = NodeStats(node=ev.node, state="refused", reason=ev.reason)
+
+    def _on_tick(self, ev: Tick, now: float, out: list) -> None:
+        pass  # expiry already ran in handle(); dispatch follows
+
+    def _on_alive(self, ev: Heartbeat | RevokeAck, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == ACTIVE:
+            self._renew(node, now)
+
+    def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
+        self._on_alive(ev, now, out)  # type: ignore[arg-type]
+        self._totals.stale_replies += 1  # this policy never asks for a steal
+
+    def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
+        i = ev.index
+        node = self._nodes.get(ev.node)
+        if node is None or node.state == REMOVED:
+            out.append(Drop(i, ev.node, "unknown node" if node is None else "node removed"))
+            return
+        if not 0 <= i < self._n:
+            out.append(Drop(i, ev.node, "index out of range"))
+            return
+        if node.state == ACTIVE:
+            self._renew(node, now)
+        c = self._chars[i]
+        if self._accepted[i]:
+            out.append(Drop(i, ev.node, "duplicate"))
+            self._totals.duplicates += 1
+            self._totals.duplicate_chars += c
+            node.stats.duplicates += 1
+            node.stats.duplicate_chars += c
+        else:
+            self._accepted[i] = 1
+            self._done_count += 1
+            self._done_chars += c
+            node.stats.segments += 1
+            node.stats.chars += c
+            self._ch_missing[self._ch_of[i]] -= 1
+            out.append(Accept(i, node.name))
+        lease = self._leases.get(ev.lease)
+        if lease is None or lease.node != ev.node or self._ch_of[i] != lease.chapter:
+            return  # late audio of an ended lease
+        k = self._slot_of[i]
+        if k < 0:
+            return  # stored before the job started: not part of the task
+        if k >= lease.pos:
+            lease.pos = k + 1
+        if lease.pos >= len(lease.indices):
+            self._end_lease(lease, "done", now)
+            chapter = lease.chapter
+            if self._ch_missing[chapter] == 0:
+                self._ch_complete[chapter] = True
+                self._complete_count += 1
+            else:  # the node skipped a segment: the task did not do its job
+                self._totals.retries += self._ch_missing[chapter]
+                self._queue.appendleft(chapter)
+
+    def _on_failure(self, ev: AudioInvalid | SegmentFailed, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state != ACTIVE:
+            return
+        self._renew(node, now)
+        node.stats.failures += 1
+        i = ev.index
+        lease = self._leases.get(ev.lease)
+        removing = node.stats.failures >= self.config.max_failures
+        if (not removing and lease is not None and lease.node == ev.node
+                and 0 <= i < self._n and self._ch_of[i] == lease.chapter):
+            # the task raised: Celery retries it from its first sentence
+            out.append(Revoke(node.name, lease.id, "failed"))
+            self._totals.revokes += 1
+            self._end_lease(lease, "failed", now)
+            self._totals.retries += len(lease.indices)
+            self._queue.appendleft(lease.chapter)
+        if removing:
+            detail = getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
+            reason = f"{node.stats.failures} failures (last: {detail})"
+            node.stats.reason = reason
+            out.append(RemoveNode(node.name, reason))
+            self._drop_node(node, REMOVED, now)
+
+    # ------------------------------------------------------------------ leases
+
+    def _renew(self, node: _Node, now: float) -> None:
+        expires = now + self.config.lease_seconds
+        for lease in node.leases.values():
+            lease.expires_at = expires
+        if not node.responsive:
+            node.responsive = True
+            self._hungry.add(node.name)
+
+    def _expire(self, now: float, out: list) -> None:
+        expired = [lease for lease in self._leases.values() if lease.expires_at <= now]
+        lost: dict[str, list[int]] = {}
+        for lease in expired:
+            node = self._nodes[lease.node]
+            node.responsive = False
+            node.stats.expiries += 1
+            out.append(Revoke(lease.node, lease.id, "expired"))
+            self._totals.revokes += 1
+            self._end_lease(lease, "expired", now)
+            lost.setdefault(lease.node, []).append(lease.chapter)
+        for name, chapters in lost.items():
+            self._requeue_lost(name, "expired", chapters, now)
+        self._next_expiry = min((lease.expires_at for lease in self._leases.values()),
+                                default=INF)
+
+    def _drop_node(self, node: _Node, state: str, now: float) -> None:
+        node.state = state
+        node.stats.state = state
+        self._hungry.discard(node.name)
+        chapters = [lease.chapter for lease in list(node.leases.values())]
+        for lease in list(node.leases.values()):
+            self._end_lease(lease, state, now)
+        self._hungry.discard(node.name)
+        if chapters:
+            self._requeue_lost(node.name, state, chapters, now)
+
+    def _end_lease(self, lease: _Lease, cause: str, now: float) -> None:
+        del self._leases[lease.id]
+        node = self._nodes[lease.node]
+        del node.leases[lease.id]
+        if not node.leases:
+            node.stats.busy_seconds += now - node.busy_since
+        self._ch_lease[lease.chapter] = 0
+        self._hungry.add(node.name)
+
+    def _requeue_lost(self, node: str, kind: str, chapters: list[int], now: float) -> None:
+        """Chapters whose task died with a node go back to the front, in book order, whole."""
+        chapters.sort()
+        self._queue.extendleft(reversed(chapters))
+        segments = sum(len(self._ch_indices[k]) for k in chapters)
+        self._totals.reassignments += segments
+        rec = Recovery(node=node, kind=kind, detected_at=now, segments=segments, pending=segments)
+        self._recoveries.append(rec)
+        for k in chapters:
+            self._recovering[k] = rec
+
+    # ------------------------------------------------------------------ giving out work
+
+    def _dispatch(self, now: float, out: list) -> None:
+        for name in sorted(self._hungry, key=lambda nm: self._nodes[nm].seq):
+            node = self._nodes[name]
+            if node.state != ACTIVE or not node.responsive:
+                self._hungry.discard(name)
+                continue
+            while len(node.leases) < node.slots and self._queue:
+                self._assign(node, self._queue.popleft(), now, out)
+            if len(node.leases) >= node.slots:
+                self._hungry.discard(name)
+            if not self._queue:
+                break  # the rest stay hungry for a chapter that comes back
+
+    def _assign(self, node: _Node, chapter: int, now: float, out: list) -> None:
+        indices = self._ch_indices[chapter]
+        lease = _Lease(self._next_lease, node.name, chapter, indices,
+                       now + self.config.lease_seconds)
+        self._next_lease += 1
+        if not node.leases:
+            node.busy_since = now
+        node.leases[lease.id] = lease
+        self._leases[lease.id] = lease
+        self._ch_lease[chapter] = lease.id
+        if lease.expires_at < self._next_expiry:
+            self._next_expiry = lease.expires_at
+        node.stats.leases += 1
+        rec = self._recovering.pop(chapter, None)
+        if rec is not None:
+            rec.pending -= len(indices)
+            if rec.pending == 0:
+                rec.recovered_at = now
+                rec.seconds = now - rec.detected_at
+        out.append(Assign(node.name, lease.id, indices, lease.expires_at, "chapter"))
+
+    # ------------------------------------------------------------------ self-check
+
+    def check_invariants(self) -> None:
+        """Verify the bookkeeping from scratch (O(segments)); for tests and debugging."""
+        queued = list(self._queue)
+        assert len(queued) == len(set(queued)), f"chapter queued twice: {queued}"
+        for k, indices in enumerate(self._ch_indices):
+            missing = sum(1 for i in indices if not self._accepted[i])
+            assert missing == self._ch_missing[k], (k, missing, self._ch_missing[k])
+            lid = self._ch_lease[k]
+            states = [self._ch_complete[k], k in self._queue, lid != 0]
+            assert sum(states) == 1, f"chapter {k}: complete/queued/leased = {states}"
+            if lid:
+                assert self._leases[lid].chapter == k
+        assert self._complete_count == sum(self._ch_complete)
+        for lid, lease in self._leases.items():
+            node = self._nodes[lease.node]
+            assert node.state == ACTIVE and node.leases.get(lid) is lease
+            assert lease.pos < len(lease.indices)
+        for node in self._nodes.values():
+            assert len(node.leases) <= node.slots or node.state != ACTIVE
+            if node.state != ACTIVE:
+                assert not node.leases
+        assert self._done_count == sum(self._accepted)

@@ -1,0 +1,99 @@
+"""The benchmark engine: sleeps instead of speaking, so many nodes can share a small machine.
+
+A cluster benchmark wants nodes of chosen, different speeds without 16 voices fighting over two
+cores. This engine takes `len(text) / E2A_BENCH_CHARS_PER_SECOND` seconds of wall time per
+segment (a sleep, which costs no CPU and releases the GIL) and returns int16 mono PCM as long as
+a voice reading the text would make (15 characters per second of audio): a quiet tone whose
+pitch comes from a hash of the text, so the same text gives the same bytes on every node and
+shuffled or missing sentences still show in the assembled audio.
+
+It exists only for the benchmark harness: `e2a_node.synth` registers it as engine "bench" only
+when ``E2A_BENCHMARK_ENGINE=1`` at import time, and it never lists a voice. The speed is the
+node's, not the audio's, so the fingerprint is the same on every node whatever its speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import struct
+import time
+from dataclasses import dataclass
+
+from e2a_node.errors import EngineError
+from e2a_node.synth.base import VoiceInfo, VoiceSettings
+
+NAME = "bench"
+REGISTER_ENV = "E2A_BENCHMARK_ENGINE"  # "1" at import of e2a_node.synth: register the engine
+SPEED_ENV = "E2A_BENCH_CHARS_PER_SECOND"  # this node's speed, read at load()
+DEFAULT_CHARS_PER_SECOND = 200.0
+
+SAMPLE_RATE = 22050
+MAX_CHARS = 400
+SPOKEN_CHARS_PER_SECOND = 15  # how long the audio is: 22050 / 15 = 1470 samples per character
+FINGERPRINT = "bench:v1"
+AMPLITUDE = 300  # about -40 dBFS: audible if played, never loud
+
+
+def available() -> bool:
+    return True
+
+
+def voices() -> list[VoiceInfo]:
+    """None: the benchmark engine is not a voice anyone should pick."""
+    return []
+
+
+def voice_languages(settings: VoiceSettings) -> list[str] | None:
+    return ["en"]
+
+
+def chars_per_second_from_env() -> float:
+    """The node's speed from ``E2A_BENCH_CHARS_PER_SECOND`` (default 200); EngineError if bad."""
+    raw = os.environ.get(SPEED_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_CHARS_PER_SECOND
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise EngineError(f"{SPEED_ENV} must be a positive number of characters per second, not {raw!r}")
+    return value
+
+
+def _tone_period(text: str) -> bytes:
+    """One period of the text's tone: 60-99 samples (about 220-370 Hz), chosen by its hash."""
+    samples = 60 + hashlib.sha256(text.encode("utf-8")).digest()[0] % 40
+    values = [round(AMPLITUDE * math.sin(2 * math.pi * k / samples)) for k in range(samples)]
+    return struct.pack(f"<{samples}h", *values)
+
+
+@dataclass
+class BenchEngine:
+    """A loaded benchmark engine; `synthesize` is safe to call from several threads."""
+
+    chars_per_second: float
+    name: str = NAME
+    sample_rate: int = SAMPLE_RATE
+    max_chars: int = MAX_CHARS
+    deterministic: bool = True
+    normalizes_numbers: bool = True
+    language: str = "en-US"
+    fingerprint: str = FINGERPRINT
+
+    def synthesize(self, text: str, seed: int | None = None) -> bytes:
+        """Sleep as long as this node would take, then return the text's tone (`seed` ignored)."""
+        if not text:
+            return b""
+        time.sleep(len(text) / self.chars_per_second)
+        period = _tone_period(text)
+        size = len(text) * (SAMPLE_RATE // SPOKEN_CHARS_PER_SECOND) * 2
+        whole, rest = divmod(size, len(period))
+        return period * whole + period[:rest]
+
+
+def load(settings: VoiceSettings) -> BenchEngine:
+    """The engine at this node's speed (``E2A_BENCH_CHARS_PER_SECOND``); settings are ignored."""
+    return BenchEngine(chars_per_second=chars_per_second_from_env())

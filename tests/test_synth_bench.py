@@ -1,0 +1,120 @@
+"""The sleeping benchmark engine: registered only on request, speed from the environment,
+audio of a voice's length that is the same bytes for the same text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from e2a_node.errors import EngineError
+from e2a_node.synth import bench
+from e2a_node.synth.base import VoiceSettings, VoiceTraits
+
+
+def _registry_in_subprocess(env_value: str | None) -> dict:
+    """Import the registry in a fresh interpreter (registration happens at import time)."""
+    code = (
+        "import json;"
+        "from e2a_node.synth import ENGINES, all_voices, load_engine, resolve_voice;"
+        "from e2a_node.synth.base import VoiceSettings;"
+        "out = {'engines': sorted(ENGINES), 'voices': [v.engine for v in all_voices()]};"
+        "s = VoiceSettings(engine='bench');"
+        "ok = 'bench' in ENGINES;"
+        "out['resolved'] = resolve_voice(s, 'en').to_dict() if ok else None;"
+        "out['name'] = load_engine(s).name if ok else None;"
+        "print(json.dumps(out))"
+    )
+    env = dict(os.environ)
+    env.pop(bench.REGISTER_ENV, None)
+    if env_value is not None:
+        env[bench.REGISTER_ENV] = env_value
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    return json.loads(run.stdout)
+
+
+def test_not_registered_without_the_env_var():
+    out = _registry_in_subprocess(None)
+    assert "bench" not in out["engines"]
+    assert _registry_in_subprocess("0")["engines"] == out["engines"]
+
+
+def test_registered_with_the_env_var_but_never_listed_as_a_voice():
+    out = _registry_in_subprocess("1")
+    assert "bench" in out["engines"]
+    assert "bench" not in out["voices"]
+    assert out["resolved"]["engine"] == "bench"
+    assert out["name"] == "bench"
+
+
+def test_traits_are_the_same_whatever_the_speed(monkeypatch):
+    monkeypatch.setenv(bench.SPEED_ENV, "50")
+    slow = bench.load(VoiceSettings(engine="bench"))
+    monkeypatch.setenv(bench.SPEED_ENV, "5000")
+    fast = bench.load(VoiceSettings(engine="bench"))
+    assert (slow.chars_per_second, fast.chars_per_second) == (50.0, 5000.0)
+    assert VoiceTraits.of(slow) == VoiceTraits.of(fast)
+    assert (fast.name, fast.sample_rate, fast.max_chars, fast.fingerprint, fast.language) == (
+        "bench", 22050, 400, "bench:v1", "en-US")
+    assert fast.deterministic and fast.normalizes_numbers
+    assert bench.available() and bench.voices() == []
+
+
+def test_default_speed(monkeypatch):
+    monkeypatch.delenv(bench.SPEED_ENV, raising=False)
+    assert bench.load(VoiceSettings(engine="bench")).chars_per_second == 200.0
+
+
+def test_sleeps_as_long_as_the_speed_says(monkeypatch):
+    monkeypatch.setenv(bench.SPEED_ENV, "2000")
+    engine = bench.load(VoiceSettings(engine="bench"))
+    text = "x" * 200  # 0.1 s at 2000 chars/s
+    t0 = time.perf_counter()
+    engine.synthesize(text)
+    took = time.perf_counter() - t0
+    assert 0.095 <= took < 0.6
+
+
+def test_audio_length_and_bytes(monkeypatch):
+    monkeypatch.setenv(bench.SPEED_ENV, "1e6")
+    engine = bench.load(VoiceSettings(engine="bench"))
+    text = "It was the best of times, it was the worst of times."
+    pcm = engine.synthesize(text)
+    assert len(pcm) % 2 == 0
+    seconds = len(pcm) / 2 / engine.sample_rate
+    assert seconds == pytest.approx(len(text) / 15, rel=1e-3)
+    assert pcm == engine.synthesize(text, seed=123)  # same text, same bytes (seed ignored)
+    assert pcm != engine.synthesize(text[:-1] + "!")  # another text has its own tone
+    assert any(pcm)  # a tone, not silence
+    assert max(abs(int.from_bytes(pcm[k:k + 2], "little", signed=True))
+               for k in range(0, 4000, 2)) <= bench.AMPLITUDE
+    assert engine.synthesize("a")  # never empty for non-empty text
+    assert engine.synthesize("") == b""
+
+
+def test_same_bytes_in_another_process_at_another_speed(monkeypatch):
+    monkeypatch.setenv(bench.SPEED_ENV, "1e6")
+    text = "Call me Ishmael."
+    here = bench.load(VoiceSettings(engine="bench")).synthesize(text)
+    code = ("import sys, hashlib; from e2a_node.synth import bench;"
+            "from e2a_node.synth.base import VoiceSettings;"
+            f"print(hashlib.sha256(bench.load(VoiceSettings()).synthesize({text!r})).hexdigest())")
+    env = dict(os.environ, **{bench.SPEED_ENV: "123456"})
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    assert run.stdout.strip() == hashlib.sha256(here).hexdigest()
+
+
+@pytest.mark.parametrize("value", ["fast", "0", "-3", "nan", "inf"])
+def test_bad_speed_is_a_one_line_engine_error(monkeypatch, value):
+    monkeypatch.setenv(bench.SPEED_ENV, value)
+    with pytest.raises(EngineError) as info:
+        bench.load(VoiceSettings(engine="bench"))
+    message = str(info.value)
+    assert bench.SPEED_ENV in message and "\n" not in message
