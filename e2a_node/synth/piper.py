@@ -8,9 +8,9 @@ Voices are an ``.onnx`` model with its ``.onnx.json`` config beside it. ``--voic
   (``platformdirs.user_data_dir("e2a")/voices``, or ``$E2A_VOICES_DIR``).
 
 We build the ``onnxruntime.InferenceSession`` ourselves because ``PiperVoice.load`` has no thread
-option. With ``deterministic`` the two noise scales are 0, which makes the output byte-identical
-run to run and across thread counts (measured; see tests/test_synth_piper.py), so threads are not
-part of the fingerprint.
+option. With ``deterministic`` the two noise scales are 0 and inference runs on one thread, which makes
+the output byte-identical run to run and between processes (other thread counts change a few
+samples of some sentences), so threads are not part of the fingerprint.
 
 Heavy imports (onnxruntime, piper, numpy) happen inside `load` only.
 """
@@ -215,10 +215,17 @@ def load(settings: VoiceSettings) -> PiperEngine:
         raise EngineError(f"invalid Piper voice config {config_path}: missing or bad field {e}") from None
 
     options = onnxruntime.SessionOptions()
-    if settings.threads is not None:
-        if settings.threads < 1:
-            raise EngineError(f"--threads must be 1 or more, not {settings.threads}")
-        options.intra_op_num_threads = settings.threads
+    threads = settings.threads
+    if threads is not None and threads < 1:
+        raise EngineError(f"--threads must be 1 or more, not {threads}")
+    if settings.deterministic:
+        # Parallel reductions round differently with other thread counts: about one sentence
+        # in seven came out a few samples different at 2 threads than at 1 (measured). So that
+        # every node makes the same bytes, deterministic voices run one thread each; e2a gets
+        # its speed from several one-thread voices (slots) instead.
+        threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only; ORT warns about unused initializers otherwise
     providers = _providers(onnxruntime, settings.device)
