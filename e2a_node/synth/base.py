@@ -63,3 +63,21 @@ class Engine(Protocol):
         segment's text); engines that are deterministic anyway ignore it.
         """
         ...
+
+
+@dataclass(frozen=True)
+class VoiceTraits:
+    """What a leader needs to know about a loaded voice to plan a job and to check that
+    another node's voice makes the same audio (same fingerprint)."""
+
+    fingerprint: str
+    sample_rate: int
+    max_chars: int
+    normalizes_numbers: bool
+    deterministic: bool
+    language: str
+
+    @classmethod
+    def of(cls, engine: Engine) -> "VoiceTraits":
+        return cls(engine.fingerprint, engine.sample_rate, engine.max_chars, engine.normalizes_numbers,
+                   engine.deterministic, engine.language)
