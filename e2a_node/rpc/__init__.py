@@ -29,4 +29,7 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.max_ping_strikes", 0),
+    # gRPC sets SO_REUSEPORT by default: a second node on the same port would then start
+    # "fine" and share the traffic. Off, so it fails with a clear "port in use" instead.
+    ("grpc.so_reuseport", 0),
 ]

@@ -1,0 +1,149 @@
+"""The leader's side of the wire: one `PeerClient` per peer, one `WorkStream` per job.
+
+`WorkStream.events()` yields plain Python values: `PeerAudio` (a whole sentence, chunks
+reassembled) and the scheduler's own event types (SegmentFailed, Heartbeat, StealReply,
+RevokeAck) with the node name filled in, so the leader's driver never sees protobuf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from e2a_node.node_info import NodeInfo
+from e2a_node.rpc import CHANNEL_OPTIONS, PROTOCOL_VERSION
+from e2a_node.rpc import node_pb2 as pb
+from e2a_node.rpc import node_pb2_grpc
+from e2a_node.rpc.codec import bundle_to_pb, info_from_pb, traits_from_pb
+from e2a_node.scheduler import Heartbeat, RevokeAck, SegmentFailed, StealReply
+from e2a_node.synth.base import VoiceTraits
+from e2a_node.voice_bundle import VoiceBundle
+from e2a_node.worker import WorkItem
+
+HANDSHAKE_TIMEOUT = 300.0  # loading a big model (XTTS) on a slow disk takes a while
+STATUS_TIMEOUT = 3.0
+
+
+@dataclass
+class PeerAudio:
+    node: str
+    lease: int
+    index: int
+    pcm: bytes
+    sample_rate: int
+    synth_seconds: float
+
+
+@dataclass
+class Admitted:
+    info: NodeInfo
+    accepted: bool
+    reason: str
+    traits: VoiceTraits | None
+    speed: float
+
+
+@dataclass
+class Started:
+    ready: bool
+    reason: str = ""
+    traits: VoiceTraits | None = None
+    slots: int = 0
+    speed: float = 0.0
+
+
+def describe_rpc_error(exc: grpc.aio.AioRpcError) -> str:
+    code = exc.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "unreachable"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "did not answer in time"
+    return f"{code.name.lower()}: {exc.details()}"
+
+
+class PeerClient:
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self.stub = node_pb2_grpc.NodeStub(self.channel)
+
+    async def status(self, timeout: float = STATUS_TIMEOUT) -> NodeInfo:
+        return info_from_pb(await self.stub.Status(pb.StatusRequest(), timeout=timeout))
+
+    async def handshake(self, leader_id: str, bundle: VoiceBundle, expected_fingerprint: str,
+                        timeout: float = HANDSHAKE_TIMEOUT) -> Admitted:
+        reply = await self.stub.Handshake(pb.HandshakeRequest(
+            protocol_version=PROTOCOL_VERSION, leader_id=leader_id, settings=bundle_to_pb(bundle),
+            expected_fingerprint=expected_fingerprint), timeout=timeout)
+        traits = traits_from_pb(reply.traits) if reply.accepted else None
+        return Admitted(info_from_pb(reply.info), reply.accepted, reply.reason, traits, reply.speed)
+
+    def work(self, node: str) -> "WorkStream":
+        return WorkStream(node, self.stub.Work())
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class WorkStream:
+    def __init__(self, node: str, call) -> None:
+        self.node = node
+        self.call = call
+
+    async def start(self, job_id: str, leader_id: str, bundle: VoiceBundle, expected_fingerprint: str,
+                    slots_wanted: int = 0, timeout: float = HANDSHAKE_TIMEOUT) -> Started:
+        await self.call.write(pb.LeaderMessage(start=pb.JobStart(
+            protocol_version=PROTOCOL_VERSION, job_id=job_id, leader_id=leader_id, settings=bundle_to_pb(bundle),
+            expected_fingerprint=expected_fingerprint, slots_wanted=slots_wanted)))
+        msg = await asyncio.wait_for(self.call.read(), timeout)
+        if msg is grpc.aio.EOF:
+            return Started(False, "the node closed the stream")
+        kind = msg.WhichOneof("kind")
+        if kind == "ready":
+            return Started(True, traits=traits_from_pb(msg.ready.traits), slots=msg.ready.slots, speed=msg.ready.speed)
+        if kind == "busy":
+            return Started(False, msg.busy.reason)
+        return Started(False, f"unexpected first message {kind!r}")
+
+    async def assign(self, lease: int, items: Sequence[WorkItem]) -> None:
+        await self.call.write(pb.LeaderMessage(assign=pb.Assign(
+            lease=lease, segments=[pb.Segment(index=i.index, text=i.text, seed=i.seed) for i in items])))
+
+    async def revoke(self, lease: int) -> None:
+        await self.call.write(pb.LeaderMessage(revoke=pb.Revoke(lease=lease)))
+
+    async def steal(self, steal_id: int, lease: int, split_at: int) -> None:
+        await self.call.write(pb.LeaderMessage(steal=pb.StealRequest(steal_id=steal_id, lease=lease, split_at=split_at)))
+
+    async def events(self) -> AsyncIterator[object]:
+        """Everything the peer sends until the stream ends (raises AioRpcError if it breaks)."""
+        parts: dict[tuple[int, int], list[bytes]] = {}
+        while True:
+            msg = await self.call.read()
+            if msg is grpc.aio.EOF:
+                return
+            kind = msg.WhichOneof("kind")
+            if kind == "audio":
+                a = msg.audio
+                parts.setdefault((a.lease, a.index), []).append(a.pcm)
+                if a.last:
+                    pcm = b"".join(parts.pop((a.lease, a.index)))
+                    yield PeerAudio(self.node, a.lease, a.index, pcm, a.sample_rate, a.synth_seconds)
+            elif kind == "heartbeat":
+                yield Heartbeat(self.node)
+            elif kind == "steal_reply":
+                yield StealReply(self.node, msg.steal_reply.steal_id, msg.steal_reply.stop_at)
+            elif kind == "error":
+                yield SegmentFailed(self.node, msg.error.lease, msg.error.index, msg.error.error)
+            elif kind == "revoke_ack":
+                yield RevokeAck(self.node, msg.revoke_ack.lease)
+
+    async def close(self) -> None:
+        try:
+            await self.call.done_writing()
+        except Exception:  # already broken or finished: nothing to close politely
+            pass
+        self.call.cancel()

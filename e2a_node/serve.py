@@ -1,0 +1,79 @@
+"""`e2a-node serve`: run a NodeService behind gRPC, announce it over mDNS, stop on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2a_node.errors import E2AError
+from e2a_node.node import NodeService, default_threads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeOptions:
+    host: str = "0.0.0.0"
+    port: int = 50051
+    name: str | None = None
+    engines: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    slots: int = 1
+    threads: int | None = None
+    mdns: bool = True
+    mdns_interface: str | None = None
+    state_dir: Path | None = None
+
+
+def run_node(opt: ServeOptions) -> None:
+    try:
+        asyncio.run(_serve(opt))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _serve(opt: ServeOptions) -> None:
+    from platformdirs import user_state_dir
+
+    from e2a_node.rpc import PROTOCOL_VERSION
+    from e2a_node.rpc.server import start_server
+
+    state_dir = opt.state_dir or Path(user_state_dir("e2a"))
+    name = opt.name or (socket.gethostname() if opt.port in (50051, 0) else f"{socket.gethostname()}-{opt.port}")
+    service = NodeService(name=name, device=opt.device, slots=opt.slots,
+                          threads=opt.threads or default_threads(opt.slots), state_dir=state_dir)
+    if opt.engines:
+        unknown = [e for e in opt.engines if e not in service.engines]
+        if unknown:
+            raise E2AError(f"--engine {', '.join(unknown)}: not installed here (installed: "
+                           f"{', '.join(service.engines) or 'none'})")
+        service.engines = {e: v for e, v in service.engines.items() if e in opt.engines}
+    server, port = await start_server(service, opt.host, opt.port)
+    advertised = opt.mdns_interface or (opt.host if opt.host not in ("0.0.0.0", "::") else socket.gethostname())
+    service.address = f"{advertised}:{port}"
+    announcer = None
+    if opt.mdns:
+        from e2a_node.discovery import MdnsAnnouncer
+
+        announcer = MdnsAnnouncer(name, port, {"id": service.node_id, "v": str(PROTOCOL_VERSION),
+                                               "engines": ",".join(service.engines)},
+                                  interface=opt.mdns_interface)
+        announcer.start()
+    # One line a supervisor (or a test) can wait for.
+    print(f"e2a-node {name} listening on {opt.host}:{port} (slots {opt.slots}, engines "
+          f"{', '.join(service.engines)}; mDNS {'on' if opt.mdns else 'off'})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        if announcer is not None:
+            announcer.stop()
+        await server.stop(grace=2.0)
+        print(f"e2a-node {name} stopped", flush=True)
