@@ -67,17 +67,23 @@ def default_work_dir() -> Path:
 @click.option("--model-path", type=click.Path(path_type=Path), help="Coqui: local checkpoint folder with config.json.")
 @click.option("--language", help="Language to read in (BCP 47, e.g. en, fr). Default: the book's.")
 @click.option("--device", default="cpu", show_default=True, help="Coqui: cpu, cuda or cuda:N.")
-@click.option("--threads", type=click.IntRange(min=1), help="Inference threads. Default: all cores.")
+@click.option("--threads", type=click.IntRange(min=1), help="Inference threads per voice. Default: the cores shared among the slots (--deterministic Piper: 1).")
+@click.option("--slots", type=click.IntRange(min=1), help="Voices speaking at once on this machine. Default: one per core (up to 4) for Piper, 1 for Coqui.")
 @click.option("--deterministic", is_flag=True, help="Reproducible output, byte for byte (no sampling noise).")
 @click.option("--split-chapters", is_flag=True, help="Write one file per chapter into a folder.")
 @click.option("--bitrate", help="Audio bitrate for lossy formats, e.g. 64k.")
 @click.option("--work-dir", type=click.Path(path_type=Path), envvar="E2A_WORK_DIR", help="Where job folders (per-sentence audio, for resuming) live. Env: E2A_WORK_DIR.")
 @click.option("--fresh", is_flag=True, help="Discard audio saved by an earlier run of this job and start over.")
 @click.option("--keep-audio", is_flag=True, help="Keep the job folder after success (re-exports then skip synthesis).")
+@click.option("--cluster", metavar="auto|HOST:PORT,...", help="Share the work with e2a nodes: `auto` finds them over mDNS; or list them.")
+@click.option("--no-local", is_flag=True, help="With --cluster: this machine only coordinates; the nodes do all the speaking.")
+@click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report: wall time, who synthesized what, steals, failures.")
+@click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Browse mDNS only on the interface with this address. Env: E2A_MDNS_INTERFACE.")
 def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str | None, include_all: bool,
             engine: str, voice: str | None, model: str | None, model_path: Path | None, language: str | None,
-            device: str, threads: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
-            work_dir: Path | None, fresh: bool, keep_audio: bool) -> None:
+            device: str, threads: int | None, slots: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
+            work_dir: Path | None, fresh: bool, keep_audio: bool, cluster: str | None, no_local: bool,
+            report: Path | None, mdns_interface: str | None) -> None:
     """Convert BOOK (EPUB, TXT, HTML; others via Calibre) into an audiobook.
 
     An interrupted run resumes where it stopped when you run the same command again.
@@ -87,18 +93,24 @@ def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str 
       e2a convert book.epub
       e2a convert book.epub -o out.mp3 --chapters 1-3,7
       e2a convert book.epub --engine coqui --model tts_models/multilingual/multi-dataset/xtts_v2 --voice me.wav --language en
+      e2a convert book.epub --cluster auto --report run.json
+      e2a convert book.epub --cluster 10.0.0.5:50051,10.0.0.7:50051 --no-local
     """
     from e2a_node.convert import ConvertRequest, run_convert
+
+    if no_local and not cluster:
+        raise click.UsageError("--no-local needs --cluster")
     from e2a_node.synth.base import VoiceSettings
 
     settings = VoiceSettings(
         engine=engine, voice=voice, model=model, model_path=str(model_path) if model_path else None,
-        language=language, device=device, threads=threads or os.cpu_count() or 1, deterministic=deterministic,
+        language=language, device=device, threads=threads, deterministic=deterministic,
     )
     request = ConvertRequest(
         book=book, output=output, fmt=fmt, chapter_spec=chapter_spec, include_all=include_all,
         settings=settings, split_chapters=split_chapters, bitrate=bitrate,
         work_dir=work_dir or default_work_dir(), fresh=fresh, keep_audio=keep_audio,
+        cluster=cluster, use_local=not no_local, report=report, mdns_interface=mdns_interface, slots=slots,
     )
     run_convert(request, ui=ClickUI())
 
@@ -152,11 +164,97 @@ def voices() -> None:
                "and pass --voice PATH.onnx (or put them in the voices folder).")
 
 
+@main.group()
+def cluster() -> None:
+    """Look at the e2a nodes on the network."""
+
+
+@cluster.command("ls")
+@click.option("--cluster", "spec", default="auto", show_default=True, metavar="auto|HOST:PORT,...", help="Find nodes over mDNS, or ask these.")
+@click.option("--wait", default=2.0, show_default=True, help="Seconds to listen for mDNS announcements.")
+@click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Browse only on the interface with this address.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def cluster_ls(spec: str, wait: float, mdns_interface: str | None, as_json: bool) -> None:
+    """List the nodes found: name, address, engines and voices, device, slots, speed, busy/free.
+
+    \b
+    Examples:
+      e2a cluster ls
+      e2a cluster ls --cluster 10.0.0.5:50051 --json
+    """
+    import json
+
+    from e2a_node.cluster_status import list_nodes
+
+    rows = list_nodes(spec, wait, mdns_interface)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no e2a nodes found" + (" (is `e2a-node serve` running, and mDNS allowed on this network?)" if spec == "auto" else ""))
+        return
+    for r in rows:
+        if r.get("error"):
+            click.echo(f"{r['address']:<22} {r['error']}")
+            continue
+        engines = "; ".join(f"{e}: {', '.join(v) or '-'}" for e, v in r["engines"].items())
+        state = "busy" if r["busy_slots"] >= r["slots"] else ("free" if not r["busy_slots"] else "partly busy")
+        speed = f"{r['speed']:.0f} chars/s/slot" if r["speed"] else "speed not measured yet"
+        click.echo(f"{r['name']:<16} {r['address']:<22} {r['device']:<8} {r['busy_slots']}/{r['slots']} slots {state:<11} "
+                   f"{speed:<24} {engines}")
+
+
+@click.group(cls=E2AGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logs.")
+@click.version_option(package_name="e2a")
+def node_main(verbose: bool) -> None:
+    """Run an e2a cluster node on this machine.
+
+    \b
+    Example:
+      e2a-node serve
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@node_main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=50051, show_default=True, type=click.IntRange(0, 65535), help="gRPC port (0 = any free port).")
+@click.option("--name", help="Name shown to leaders and in `e2a cluster ls`. Default: the host name (plus the port if not 50051).")
+@click.option("--engine", "engines", multiple=True, help="Only offer these engines (default: every installed one).")
+@click.option("--device", default="cpu", show_default=True, help="Where coqui models run: cpu, cuda or cuda:N.")
+@click.option("--slots", type=click.IntRange(min=1), help="Sentences this node speaks at once, one loaded voice each. Default: one per core (up to 4) on cpu, 1 on a GPU.")
+@click.option("--threads", type=click.IntRange(min=1), help="Inference threads per slot. Default: the cores shared out among the slots.")
+@click.option("--mdns/--no-mdns", default=True, show_default=True, help="Announce this node over mDNS (_e2a._tcp).")
+@click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Announce only on the interface with this address. Env: E2A_MDNS_INTERFACE.")
+@click.option("--state-dir", type=click.Path(path_type=Path), envvar="E2A_STATE_DIR", help="Where the node keeps its id and cached voice clips.")
+def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], device: str, slots: int | None,
+          threads: int | None, mdns: bool, mdns_interface: str | None, state_dir: Path | None) -> None:
+    """Serve this machine's voices to e2a leaders on the LAN until Ctrl-C.
+
+    \b
+    Examples:
+      e2a-node serve
+      e2a-node serve --engine coqui --device cuda:1 --port 50052 --name gpu1
+    """
+    from e2a_node.serve import ServeOptions, run_node
+
+    from e2a_node.node import default_slots
+
+    run_node(ServeOptions(host=host, port=port, name=name, engines=list(engines), device=device,
+                          slots=slots or default_slots(device, engines[0] if len(engines) == 1 else "piper"),
+                          threads=threads, mdns=mdns, mdns_interface=mdns_interface, state_dir=state_dir))
+
+
 class ClickUI:
     """Progress and messages for a convert run, drawn with click."""
 
     def __init__(self) -> None:
         self.bar = None
+        self.nodes = ""
 
     def info(self, message: str) -> None:
         click.echo(message, err=True)
@@ -172,7 +270,14 @@ class ClickUI:
 
     def _describe(self, _item) -> str:
         elapsed = max(time.monotonic() - self.t0, 1e-6)
-        return f"{self.done}/{self.total_segments} sentences, {self.audio_s / 60:.1f} min audio, {self.audio_s / elapsed:.1f}x"
+        text = f"{self.done}/{self.total_segments} sentences, {self.audio_s / 60:.1f} min audio, {self.audio_s / elapsed:.1f}x"
+        return f"{text} [{self.nodes}]" if self.nodes else text
+
+    def status(self, text: str) -> None:
+        """Per-node shares and speeds in cluster mode, shown after the totals."""
+        self.nodes = text
+        if self.bar is not None:
+            self.bar.render_progress()
 
     def advance(self, chars: int, audio_s: float) -> None:
         self.done += 1

@@ -7,22 +7,24 @@ argument receives progress (see `cli.ClickUI`); `SilentUI` suits library use.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from e2a_node.audio import Tags, probe, write_audiobook
 from e2a_node.book import load_book
 from e2a_node.errors import E2AError
 from e2a_node.job import open_job_folder, parse_chapter_selection, plan_job
-from e2a_node.local import synthesize_missing
 from e2a_node.synth import load_engine, resolve_voice
-from e2a_node.synth.base import VoiceSettings
+from e2a_node.synth.base import VoiceSettings, VoiceTraits
+from e2a_node.voice_bundle import bundle_for_peers
 
 log = logging.getLogger(__name__)
 
+PEER_WAIT_SECONDS = 10.0
 FORMATS = ("m4b", "m4a", "mp3", "opus", "flac", "wav")
 
 
@@ -39,6 +41,12 @@ class ConvertRequest:
     bitrate: str | None = None
     fresh: bool = False
     keep_audio: bool = False
+    # cluster mode: "auto" (mDNS) or "host:port,host:port"; None = this machine alone
+    cluster: str | None = None
+    use_local: bool = True  # False: the leader only coordinates (--no-local)
+    mdns_interface: str | None = None
+    report: Path | None = None
+    slots: int | None = None  # voices working at once on this machine; None = one per core (up to 4)
 
 
 @dataclass
@@ -61,6 +69,9 @@ class SilentUI:
         pass
 
     def stop(self) -> None:
+        pass
+
+    def status(self, text: str) -> None:
         pass
 
 
@@ -96,25 +107,34 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
 
     settings = resolve_voice(req.settings, book.language)
     language = settings.language or book.language
-    ui.info(f"Loading the {settings.engine} voice…")
-    engine = load_engine(settings)
-    plan = plan_job(book, numbers, language, engine, req.work_dir)
-    store = open_job_folder(plan, settings.to_dict(), fresh=req.fresh)
-    missing = plan.missing(store)
-    already = len(plan.segments) - len(missing)
-    if already:
-        ui.info(f"Resuming: {already} of {len(plan.segments)} sentences were saved by an earlier run.")
-
-    ui.start(sum(len(s.text) for s in missing), len(plan.segments), already)
+    discovery = _start_discovery(req) if req.cluster else None
     try:
-        synthesize_missing(plan, engine, store, on_segment=lambda seg, secs: ui.advance(len(seg.text), secs))
-    except KeyboardInterrupt:
-        ui.stop()
-        ui.info(f"Interrupted: {len(store.indices())} of {len(plan.segments)} sentences are saved in {plan.folder}. "
-                "Run the same command again to resume.")
-        raise
+        engines: list = []
+        if req.use_local:
+            engines = _load_local_voices(settings, req.slots, ui)
+            traits = VoiceTraits.of(engines[0])
+        else:
+            traits = _traits_from_a_peer(discovery, bundle_for_peers(settings), ui)
+        plan = plan_job(book, numbers, language, traits, req.work_dir)
+        store = open_job_folder(plan, settings.to_dict(), fresh=req.fresh)
+        missing = plan.missing(store)
+        already = len(plan.segments) - len(missing)
+        if already:
+            ui.info(f"Resuming: {already} of {len(plan.segments)} sentences were saved by an earlier run.")
+
+        ui.start(sum(len(s.text) for s in missing), len(plan.segments), already)
+        try:
+            _synthesize(plan, store, settings, traits, engines, discovery, req, ui)
+        except KeyboardInterrupt:
+            ui.stop()
+            ui.info(f"Interrupted: {len(store.indices())} of {len(plan.segments)} sentences are saved in "
+                    f"{plan.folder}. Run the same command again to resume.")
+            raise
+        finally:
+            ui.stop()
     finally:
-        ui.stop()
+        if discovery is not None:
+            discovery.stop()
 
     ui.info(f"Writing {fmt}…")
     outputs = write_audiobook(
@@ -131,3 +151,79 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     ui.info(f"Wrote {where}: {len(plan.chapters)} chapters, {audio_seconds / 60:.1f} min of audio "
             f"in {result.wall_seconds:.1f} s ({speed:.1f}x real time).")
     return result
+
+
+def _start_discovery(req: ConvertRequest):
+    from e2a_node.discovery import make_discovery
+
+    discovery = make_discovery(req.cluster, req.mdns_interface)
+    discovery.start()
+    return discovery
+
+
+def _traits_from_a_peer(discovery, bundle, ui) -> VoiceTraits:
+    """With --no-local the leader loads no voice: the first node that accepts it describes it."""
+    import asyncio
+
+    from e2a_node.rpc.client import PeerClient
+
+    async def ask() -> VoiceTraits | None:
+        reasons = []
+        for addr in discovery.wait_for(1, timeout=PEER_WAIT_SECONDS):
+            client = PeerClient(addr.target)
+            try:
+                admitted = await client.handshake("", bundle, "")
+            except Exception as exc:  # unreachable, timed out: try the next one
+                reasons.append(f"{addr.target}: {exc.__class__.__name__}")
+                continue
+            finally:
+                await client.close()
+            if admitted.accepted:
+                return admitted.traits
+            reasons.append(f"{addr.target}: {admitted.reason}")
+        if reasons:
+            ui.info("No node accepted the voice: " + "; ".join(reasons))
+        return None
+
+    traits = asyncio.run(ask())
+    if traits is None:
+        raise E2AError(f"--no-local: no e2a node could take this job within {PEER_WAIT_SECONDS:.0f} s; start "
+                       "`e2a-node serve` on your machines, or name them with --cluster HOST:PORT,...")
+    return traits
+
+
+def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
+    """This machine's voices: one per slot, each on its share of the cores.
+
+    Several one-thread voices use a CPU better than one voice with many threads (measured 1.89x
+    against 1.47x on 2 cores), and one-thread voices are what --deterministic needs anyway.
+    """
+    from e2a_node.node import default_slots
+
+    cores = os.cpu_count() or 1
+    if slots is None:
+        slots = max(1, cores // settings.threads) if settings.threads else default_slots(settings.device, settings.engine)
+    threads = settings.threads or max(1, cores // slots)
+    ui.info(f"Loading the {settings.engine} voice ({slots} slot{'s' if slots > 1 else ''})…")
+    return [load_engine(replace(settings, threads=threads)) for _ in range(slots)]
+
+
+def _synthesize(plan, store, settings, traits, engines, discovery, req: ConvertRequest, ui) -> None:
+    """Synthesize every missing sentence with this machine's voices and, in cluster mode, the
+    nodes the discovery finds; both go through the same scheduler."""
+    import asyncio
+
+    from e2a_node.leader import POLICIES, POLICY_ENV, ClusterJob, ClusterOptions
+    from e2a_node.synth import ENGINES
+    from e2a_node.worker import calibrate
+
+    policy = os.environ.get(POLICY_ENV, "stealing") if "bench" in ENGINES else "stealing"
+    if policy not in POLICIES:
+        raise E2AError(f"{POLICY_ENV}={policy!r}: expected one of {', '.join(POLICIES)}")
+    options = ClusterOptions(discovery=discovery, local_engines=engines, policy=policy,
+                             local_speed=calibrate(engines[0]) if engines else 0.0, report=req.report)
+    report = asyncio.run(ClusterJob(plan, store, bundle_for_peers(settings), traits, options, ui).run())
+    if discovery is not None:
+        shares = ", ".join(f"{n['name']} {n['sentences']}" for n in report["nodes"] if n["sentences"])
+        ui.info(f"Sentences per node: {shares or 'none (all were saved before)'}; {report['steals']} steals, "
+                f"{report['reassignments']} reassigned.")

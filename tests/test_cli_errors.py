@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.cluster_helpers import E2A_NODE, free_port
 from tests.conftest import SAMPLE, run_e2a
 
 
@@ -92,6 +95,37 @@ def test_french_book_without_a_french_voice(corpus, tmp_path):
 
 
 def test_help_works_everywhere():
-    for args in (["-h"], ["convert", "-h"], ["chapters", "--help"], ["voices", "-h"]):
+    for args in (["-h"], ["convert", "-h"], ["chapters", "--help"], ["voices", "-h"], ["cluster", "ls", "-h"]):
         r = run_e2a(*args)
         assert r.returncode == 0 and "Example" in r.stdout, args
+    for args in (["-h"], ["serve", "-h"]):
+        r = subprocess.run([str(E2A_NODE), *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "Example" in r.stdout, args
+
+
+def test_no_local_without_a_cluster(tmp_path):
+    r = run_e2a("convert", SAMPLE, "--no-local", "-o", tmp_path / "x.m4b")
+    assert r.returncode == 2 and "--no-local needs --cluster" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("spec, needle", [("host:notaport", "host:notaport"), ("a:1,,b:2", "item 2")])
+def test_bad_cluster_list(tmp_path, spec, needle):
+    assert_clean_error(run_e2a("convert", SAMPLE, "--cluster", spec, "-o", tmp_path / "x.m4b"), needle)
+    assert not (tmp_path / "x.m4b").exists()
+
+
+def test_no_node_reachable_with_no_local(tmp_path):
+    r = run_e2a("convert", SAMPLE, "--cluster", f"127.0.0.1:{free_port()}", "--no-local",
+                "-o", tmp_path / "x.m4b", "--work-dir", tmp_path / "work")
+    assert_clean_error(r, "no e2a node could take this job", "e2a-node serve")
+    assert not (tmp_path / "x.m4b").exists()
+
+
+def test_serve_on_a_port_in_use(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([str(E2A_NODE), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-mdns",
+                            "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert_clean_error(r, f"127.0.0.1:{port}")
