@@ -291,6 +291,7 @@ class ClusterJob:
                     raise E2AError(f"the voice failed on {last}")
                 self.ui.info(f"Warning: taking node {ins.node} off the job: {ins.reason}; last failure: {last}")
             elif isinstance(ins, JobDone):
+                self.ui.status(self.status_line())  # the final shares, not the last tick's
                 return True
         return False
 
@@ -379,7 +380,8 @@ class ClusterJob:
                 await client.close()
                 return
             stream = client.work(name)
-            started = await stream.start(self.plan.job_id, self.opt.leader_id, self.bundle, self.traits.fingerprint)
+            started = await stream.start(self.plan.job_id, self.opt.leader_id, self.bundle.by_hash(),
+                                         self.traits.fingerprint)
         except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
             why = describe_rpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else "did not answer in time"
             log.info("node %s (%s): %s", label, addr.target, why)

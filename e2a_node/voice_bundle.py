@@ -2,7 +2,8 @@
 
 Paths on the leader mean nothing on a peer, so the leader sends what identifies the voice
 instead: a Piper voice by name (the peer finds it bundled or in its voices folder), a Coqui
-model by name, and a voice-cloning clip by content (its bytes, cached on the peer by SHA-256).
+model by name, and a voice-cloning clip by content: its bytes go once, in the handshake, and
+the peer caches them by SHA-256; the job's start then names the clip by hash only.
 Device and threads are the peer's own business. Whatever the peer loads, its fingerprint
 must equal the leader's, so a peer with a different voice file is refused, never used.
 """
@@ -28,8 +29,11 @@ class VoiceBundle:
     def key(self) -> tuple:
         """Identifies the voice a peer must load (a loaded engine is reused for the same key)."""
         s = self.settings
-        return (s.engine, s.voice if not self.clip else None, s.model, s.model_path, s.language,
-                s.deterministic, self.clip_sha256)
+        return (s.engine, s.voice, s.model, s.model_path, s.language, s.deterministic, self.clip_sha256)
+
+    def by_hash(self) -> "VoiceBundle":
+        """The same voice with the clip named by its hash only (the peer cached the bytes)."""
+        return replace(self, clip=None)
 
 
 def bundle_for_peers(settings: VoiceSettings) -> VoiceBundle:
@@ -54,11 +58,16 @@ def bundle_for_peers(settings: VoiceSettings) -> VoiceBundle:
 def settings_on_this_node(bundle: VoiceBundle, clip_dir: Path, device: str, threads: int | None) -> VoiceSettings:
     """The settings a peer loads: the bundle's voice, the clip saved locally, its own device."""
     settings = replace(bundle.settings, device=device, threads=threads)
-    if bundle.clip:
+    if bundle.clip_sha256:
+        path = clip_dir / f"{bundle.clip_sha256}{bundle.clip_suffix or '.wav'}"
+        if not bundle.clip:
+            if not path.exists():
+                raise E2AError(f"voice clip {bundle.clip_sha256[:12]}… is not cached on this node "
+                               "(the leader sends it in the handshake)")
+            return replace(settings, voice=str(path))
         if hashlib.sha256(bundle.clip).hexdigest() != bundle.clip_sha256:
             raise E2AError("the voice clip arrived damaged (checksum mismatch)")
         clip_dir.mkdir(parents=True, exist_ok=True)
-        path = clip_dir / f"{bundle.clip_sha256}{bundle.clip_suffix or '.wav'}"
         if not path.exists():
             tmp = path.with_suffix(path.suffix + ".tmp")
             tmp.write_bytes(bundle.clip)
