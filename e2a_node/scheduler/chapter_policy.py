@@ -36,19 +36,14 @@ The model of "one Celery task per chapter":
 
 from __future__ import annotations
 
-import math
 from collections import deque
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
-                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import Accept, Assign, Drop, Instruction, JobDone, RemoveNode, Revoke
-from .stats import JobStats, NodeStats, Progress, Recovery
-
-INF = math.inf
-
-ACTIVE, LEFT, REMOVED = "active", "left", "removed"
+from .events import AudioInvalid, AudioReceived, SegmentFailed, StealReply
+from .instructions import Accept, Assign, Drop, RemoveNode, Revoke
+from .policy import ACTIVE, INF, REMOVED, Policy
+from .stats import NodeStats, Recovery
 
 
 class _Lease:
@@ -78,29 +73,15 @@ class _Node:
         self.stats = NodeStats(node=name)
 
 
-class ChapterScheduler:
+class ChapterScheduler(Policy):
     """Leases out whole chapters, retried from their start; see the module docstring."""
 
     def __init__(self, segments: Sequence[int], chapters: Sequence[int],
                  config: SchedulerConfig | None = None, done: Iterable[int] = ()) -> None:
-        self.config = config if config is not None else SchedulerConfig()
-        chars = [int(c) for c in segments]
-        if any(c < 0 for c in chars):
-            raise ValueError("segment character counts must be >= 0")
-        if len(chapters) != len(chars):
-            raise ValueError(f"{len(chapters)} chapter numbers for {len(chars)} segments")
-        self._chars = chars
-        self._n = n = len(chars)
-        self._accepted = bytearray(n)
-        self._done_count = 0
-        self._done_chars = 0
-        for i in sorted(set(done)):
-            if not 0 <= i < n:
-                raise ValueError(f"done index {i} outside 0..{n - 1}")
-            self._accepted[i] = 1
-            self._done_count += 1
-            self._done_chars += chars[i]
-        self._resumed = self._done_count
+        if len(chapters) != len(segments):
+            raise ValueError(f"{len(chapters)} chapter numbers for {len(segments)} segments")
+        super().__init__(segments, config, done)
+        n = self._n
 
         # chapter k (its position in the book): the segments a task for it works, in order
         self._ch_of = [0] * n  # segment -> k
@@ -127,65 +108,15 @@ class ChapterScheduler:
         self._complete_count = sum(self._ch_complete)
         self._queue: deque[int] = deque(k for k, w in enumerate(work) if w)
 
-        self._nodes: dict[str, _Node] = {}
-        self._leases: dict[int, _Lease] = {}
-        self._hungry: set[str] = set()
-        self._refused: dict[str, NodeStats] = {}
-        self._next_lease = 1
-        self._next_seq = 0
-        self._now = -INF
-        self._next_expiry = INF  # no lease expires before this (a lower bound)
-        self._job_done = False
-        self._totals = JobStats(segments_total=n, segments_done=0, chars_total=sum(chars),
-                                chars_done=0, resumed_segments=self._resumed)
-        self._recoveries: list[Recovery] = []
-        self._recovering: dict[int, Recovery] = {}  # chapter -> the failure that lost it
-        self._handlers: dict[type, Callable[[object, float, list], None]] = {
-            NodeJoined: self._on_joined,
-            NodeLeft: self._on_left,
-            NodeRefused: self._on_refused,
-            AudioReceived: self._on_audio,
-            AudioInvalid: self._on_failure,
-            SegmentFailed: self._on_failure,
-            Heartbeat: self._on_alive,
-            RevokeAck: self._on_alive,
-            StealReply: self._on_steal_reply,
-            Tick: self._on_tick,
-        }
-
     # ------------------------------------------------------------------ public
-
-    def handle(self, event: Event, now: float) -> list[Instruction]:
-        """Apply one event at time `now`; return the instructions to carry out, in order."""
-        if now < self._now:
-            raise ValueError(f"time went backwards: {now} < {self._now}")
-        self._now = now
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            raise TypeError(f"not a scheduler event: {event!r}")
-        out: list[Instruction] = []
-        if now >= self._next_expiry:
-            self._expire(now, out)
-        handler(event, now, out)
-        if self._complete_count == len(self._ch_indices):
-            if not self._job_done:
-                self._job_done = True
-                out.append(JobDone())
-        elif self._hungry and self._queue:
-            self._dispatch(now, out)
-        return out
 
     @property
     def done(self) -> bool:
         """True once every chapter is complete (see the module docstring)."""
         return self._complete_count == len(self._ch_indices)
 
-    def is_accepted(self, index: int) -> bool:
-        return bool(self._accepted[index])
-
-    def next_expiry(self) -> float:
-        """When the next lease expires (inf if none): a driver may Tick no later than this."""
-        return min((lease.expires_at for lease in self._leases.values()), default=INF)
+    def _may_dispatch(self) -> bool:
+        return bool(self._hungry and self._queue)
 
     def leases(self) -> list[dict]:
         """The active leases, for debugging and the status page."""
@@ -199,74 +130,13 @@ class ChapterScheduler:
         """Chapter positions (0 = the book's first chapter) waiting for a node, front first."""
         return list(self._queue)
 
-    def stats(self) -> JobStats:
-        """Counters for the job report (copies: safe to keep, mutate or serialize)."""
-        nodes = []
-        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
-            s = NodeStats(**node.stats.to_dict())
-            s.slots = node.slots
-            s.speed = s.claimed_speed  # this policy never estimates speeds
-            if node.state == ACTIVE:
-                s.state = "active" if node.responsive else "unresponsive"
-                if node.leases:
-                    s.busy_seconds += self._now - node.busy_since
-            else:
-                s.state = node.state
-            nodes.append(s)
-        for name in sorted(self._refused):
-            if name not in self._nodes:
-                nodes.append(NodeStats(**self._refused[name].to_dict()))
-        fields = {k: v for k, v in self._totals.to_dict().items()
-                  if k not in ("nodes", "recoveries")}
-        fields.update(segments_done=self._done_count, chars_done=self._done_chars)
-        return JobStats(**fields, nodes=nodes,
-                        recoveries=[Recovery(**r.to_dict()) for r in self._recoveries])
-
-    def progress(self) -> Progress:
-        """Segments and characters done, and each node's share, for a progress bar."""
-        total = self._totals.chars_total
-        per_node = {}
-        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
-            per_node[node.name] = {"segments": node.stats.segments, "chars": node.stats.chars,
-                                   "share": node.stats.chars / total if total else 0.0}
-        return Progress(segments_done=self._done_count, segments_total=self._n,
-                        chars_done=self._done_chars, chars_total=total,
-                        resumed_segments=self._resumed, per_node=per_node)
-
     # ------------------------------------------------------------------ events
 
-    def _on_joined(self, ev: NodeJoined, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is not None and node.state == REMOVED:
-            return  # taken off this job for failures: it stays off
-        if node is None:
-            node = _Node(ev.node, self._next_seq)
-            self._next_seq += 1
-            self._nodes[ev.node] = node
-        node.state = ACTIVE
-        node.responsive = True
-        node.slots = max(0, int(ev.slots))
-        node.stats.claimed_speed = float(ev.speed)
-        node.stats.reason = ""
-        self._hungry.add(node.name)
+    def _new_node(self, name: str, seq: int) -> _Node:
+        return _Node(name, seq)
 
-    def _on_left(self, ev: NodeLeft, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is None or node.state != ACTIVE:
-            return
-        node.stats.reason = ev.reason
-        self._drop_node(node, LEFT, now)
-
-    def _on_refused(self, ev: NodeRefused, now: float, out: list) -> None:
-        self._refused[ev.node] = NodeStats(node=ev.node, state="refused", reason=ev.reason)
-
-    def _on_tick(self, ev: Tick, now: float, out: list) -> None:
-        pass  # expiry already ran in handle(); dispatch follows
-
-    def _on_alive(self, ev: Heartbeat | RevokeAck, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is not None and node.state == ACTIVE:
-            self._renew(node, now)
+    def _node_speed(self, node: _Node) -> float:
+        return node.stats.claimed_speed  # this policy never estimates speeds
 
     def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
         self._on_alive(ev, now, out)  # type: ignore[arg-type]
@@ -366,7 +236,7 @@ class ChapterScheduler:
         self._next_expiry = min((lease.expires_at for lease in self._leases.values()),
                                 default=INF)
 
-    def _drop_node(self, node: _Node, state: str, now: float) -> None:
+    def _drop_node(self, node: _Node, state: str, now: float, out: list | None = None) -> None:
         node.state = state
         node.stats.state = state
         self._hungry.discard(node.name)

@@ -1,0 +1,190 @@
+"""What every scheduling policy shares: the event loop, the segment tally, nodes joining,
+leaving and being refused, and the counters for reports.
+
+`Scheduler` (state.py, runs with stealing and backups) and `ChapterScheduler`
+(chapter_policy.py, the chapter-per-task baseline of the benchmark) differ only in how they
+lease work out and take it back; both subclass `Policy` and fill in the hooks below.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Sequence
+
+from .config import SchedulerConfig
+from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
+                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import Instruction, JobDone
+from .stats import JobStats, NodeStats, Progress, Recovery
+
+INF = math.inf
+
+ACTIVE, LEFT, REMOVED = "active", "left", "removed"
+
+
+class Policy:
+    """The shared half of a scheduler. Subclasses provide `_new_node`, `_node_speed`,
+    `done`, `_may_dispatch`, `_dispatch`, `_expire`, `_renew`, `_drop_node` and the
+    handlers for audio, failures and steal replies."""
+
+    def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
+                 done: Iterable[int] = ()) -> None:
+        self.config = config if config is not None else SchedulerConfig()
+        chars = [int(c) for c in segments]
+        if any(c < 0 for c in chars):
+            raise ValueError("segment character counts must be >= 0")
+        self._chars = chars
+        self._n = n = len(chars)
+        self._accepted = bytearray(n)
+        self._done_count = 0
+        self._done_chars = 0
+        for i in sorted(set(done)):
+            if not 0 <= i < n:
+                raise ValueError(f"done index {i} outside 0..{n - 1}")
+            self._accepted[i] = 1
+            self._done_count += 1
+            self._done_chars += chars[i]
+        self._resumed = self._done_count
+
+        self._nodes: dict = {}
+        self._leases: dict = {}  # active leases, in id order
+        self._hungry: set[str] = set()  # nodes that may have a free slot
+        self._refused: dict[str, NodeStats] = {}
+        self._next_lease = 1
+        self._next_seq = 0
+        self._now = -INF
+        self._next_expiry = INF  # no lease expires before this (a lower bound)
+        self._job_done = False
+        self._totals = JobStats(segments_total=n, segments_done=0, chars_total=sum(chars),
+                                chars_done=0, resumed_segments=self._resumed)
+        self._recoveries: list[Recovery] = []
+        self._recovering: dict[int, Recovery] = {}  # what was lost -> the failure that lost it
+        self._handlers: dict[type, Callable[[object, float, list], None]] = {
+            NodeJoined: self._on_joined,
+            NodeLeft: self._on_left,
+            NodeRefused: self._on_refused,
+            AudioReceived: self._on_audio,
+            AudioInvalid: self._on_failure,
+            SegmentFailed: self._on_failure,
+            Heartbeat: self._on_alive,
+            RevokeAck: self._on_alive,
+            StealReply: self._on_steal_reply,
+            Tick: self._on_tick,
+        }
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, event: Event, now: float) -> list[Instruction]:
+        """Apply one event at time `now`; return the instructions to carry out, in order."""
+        if now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise TypeError(f"not a scheduler event: {event!r}")
+        out: list[Instruction] = []
+        if now >= self._next_expiry:
+            self._expire(now, out)
+        handler(event, now, out)
+        if self.done:
+            if not self._job_done:
+                self._job_done = True
+                out.append(JobDone())
+        elif self._may_dispatch():
+            self._dispatch(now, out)
+        return out
+
+    @property
+    def done(self) -> bool:
+        raise NotImplementedError
+
+    def is_accepted(self, index: int) -> bool:
+        return bool(self._accepted[index])
+
+    def next_expiry(self) -> float:
+        """When the next lease expires (inf if none): a driver may Tick no later than this."""
+        return min((lease.expires_at for lease in self._leases.values()), default=INF)
+
+    def stats(self) -> JobStats:
+        """Counters for the job report (copies: safe to keep, mutate or serialize)."""
+        nodes = []
+        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
+            s = NodeStats(**node.stats.to_dict())
+            s.slots = node.slots
+            s.speed = self._node_speed(node)
+            if node.state == ACTIVE:
+                s.state = "active" if node.responsive else "unresponsive"
+                if node.leases:
+                    s.busy_seconds += self._now - node.busy_since
+            else:
+                s.state = node.state
+            nodes.append(s)
+        for name in sorted(self._refused):
+            if name not in self._nodes:
+                nodes.append(NodeStats(**self._refused[name].to_dict()))
+        fields = {k: v for k, v in self._totals.to_dict().items()
+                  if k not in ("nodes", "recoveries")}
+        fields.update(segments_done=self._done_count, chars_done=self._done_chars)
+        return JobStats(**fields, nodes=nodes,
+                        recoveries=[Recovery(**r.to_dict()) for r in self._recoveries])
+
+    def progress(self) -> Progress:
+        """Segments and characters done, and each node's share, for a progress bar."""
+        total = self._totals.chars_total
+        per_node = {}
+        for node in sorted(self._nodes.values(), key=lambda nd: nd.seq):
+            per_node[node.name] = {"segments": node.stats.segments, "chars": node.stats.chars,
+                                   "share": node.stats.chars / total if total else 0.0}
+        return Progress(segments_done=self._done_count, segments_total=self._n,
+                        chars_done=self._done_chars, chars_total=total,
+                        resumed_segments=self._resumed, per_node=per_node)
+
+    # ------------------------------------------------------------------ hooks
+
+    def _new_node(self, name: str, seq: int):
+        raise NotImplementedError
+
+    def _node_speed(self, node) -> float:
+        raise NotImplementedError
+
+    def _node_joined(self, node, ev: NodeJoined, now: float) -> None:
+        """A policy's own setup of a node that (re)joined."""
+
+    def _may_dispatch(self) -> bool:
+        return bool(self._hungry)
+
+    # ------------------------------------------------------------------ shared events
+
+    def _on_joined(self, ev: NodeJoined, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == REMOVED:
+            return  # taken off this job for failures: it stays off
+        if node is None:
+            node = self._new_node(ev.node, self._next_seq)
+            self._next_seq += 1
+            self._nodes[ev.node] = node
+        node.state = ACTIVE
+        node.responsive = True
+        node.slots = max(0, int(ev.slots))
+        node.stats.claimed_speed = float(ev.speed)
+        node.stats.reason = ""
+        self._node_joined(node, ev, now)
+        self._hungry.add(node.name)
+
+    def _on_left(self, ev: NodeLeft, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state != ACTIVE:
+            return
+        node.stats.reason = ev.reason
+        self._drop_node(node, LEFT, now, out)
+
+    def _on_refused(self, ev: NodeRefused, now: float, out: list) -> None:
+        self._refused[ev.node] = NodeStats(node=ev.node, state="refused", reason=ev.reason)
+
+    def _on_tick(self, ev: Tick, now: float, out: list) -> None:
+        pass  # expiry already ran in handle(); dispatch follows
+
+    def _on_alive(self, ev: Heartbeat | RevokeAck, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is not None and node.state == ACTIVE:
+            self._renew(node, now)
