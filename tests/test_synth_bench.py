@@ -54,6 +54,7 @@ def test_registered_with_the_env_var_but_never_listed_as_a_voice():
 
 
 def test_traits_are_the_same_whatever_the_speed(monkeypatch):
+    monkeypatch.delenv(bench.SAMPLE_RATE_ENV, raising=False)
     monkeypatch.setenv(bench.SPEED_ENV, "50")
     slow = bench.load(VoiceSettings(engine="bench"))
     monkeypatch.setenv(bench.SPEED_ENV, "5000")
@@ -61,7 +62,7 @@ def test_traits_are_the_same_whatever_the_speed(monkeypatch):
     assert (slow.chars_per_second, fast.chars_per_second) == (50.0, 5000.0)
     assert VoiceTraits.of(slow) == VoiceTraits.of(fast)
     assert (fast.name, fast.sample_rate, fast.max_chars, fast.fingerprint, fast.language) == (
-        "bench", 22050, 400, "bench:v1", "en-US")
+        "bench", 22050, 400, "bench:v1:22050", "en-US")
     assert fast.deterministic and fast.normalizes_numbers
     assert bench.available() and bench.voices() == []
 
@@ -82,6 +83,7 @@ def test_sleeps_as_long_as_the_speed_says(monkeypatch):
 
 
 def test_audio_length_and_bytes(monkeypatch):
+    monkeypatch.delenv(bench.SAMPLE_RATE_ENV, raising=False)
     monkeypatch.setenv(bench.SPEED_ENV, "1e6")
     engine = bench.load(VoiceSettings(engine="bench"))
     text = "It was the best of times, it was the worst of times."
@@ -118,3 +120,28 @@ def test_bad_speed_is_a_one_line_engine_error(monkeypatch, value):
         bench.load(VoiceSettings(engine="bench"))
     message = str(info.value)
     assert bench.SPEED_ENV in message and "\n" not in message
+
+
+def test_sample_rate_from_the_env_changes_bytes_and_fingerprint_not_duration(monkeypatch):
+    monkeypatch.setenv(bench.SPEED_ENV, "1e6")
+    monkeypatch.delenv(bench.SAMPLE_RATE_ENV, raising=False)
+    default = bench.load(VoiceSettings(engine="bench"))
+    monkeypatch.setenv(bench.SAMPLE_RATE_ENV, "8000")
+    small = bench.load(VoiceSettings(engine="bench"))
+    assert (default.sample_rate, small.sample_rate) == (22050, 8000)
+    assert VoiceTraits.of(small).sample_rate == 8000
+    # nodes at another rate have another fingerprint: a leader refuses them
+    assert small.fingerprint == "bench:v1:8000" != default.fingerprint
+    text = "The game is afoot, said Holmes."
+    pcm = small.synthesize(text)
+    assert len(pcm) / 2 / 8000 == pytest.approx(len(text) / 15, rel=1e-3)
+    assert len(pcm) < len(default.synthesize(text)) / 2.5
+
+
+@pytest.mark.parametrize("value", ["fast", "22050.5", "7999", "48001", "-8000"])
+def test_bad_sample_rate_is_a_one_line_engine_error(monkeypatch, value):
+    monkeypatch.setenv(bench.SAMPLE_RATE_ENV, value)
+    with pytest.raises(EngineError) as info:
+        bench.load(VoiceSettings(engine="bench"))
+    message = str(info.value)
+    assert bench.SAMPLE_RATE_ENV in message and "\n" not in message

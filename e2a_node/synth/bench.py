@@ -10,6 +10,11 @@ shuffled or missing sentences still show in the assembled audio.
 It exists only for the benchmark harness: `e2a_node.synth` registers it as engine "bench" only
 when ``E2A_BENCHMARK_ENGINE=1`` at import time, and it never lists a voice. The speed is the
 node's, not the audio's, so the fingerprint is the same on every node whatever its speed.
+
+``E2A_BENCH_SAMPLE_RATE`` (read at load(), default 22050 Hz, 8000-48000) sets the audio's sample
+rate, so a harness can shrink the bytes that go through gRPC and onto disk (8000 Hz is about a
+third of the default) without changing how long the audio lasts. The rate is part of the
+fingerprint ("bench:v1:8000"), so a leader refuses nodes that make audio at another rate.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ NAME = "bench"
 REGISTER_ENV = "E2A_BENCHMARK_ENGINE"  # "1" at import of e2a_node.synth: register the engine
 SPEED_ENV = "E2A_BENCH_CHARS_PER_SECOND"  # this node's speed, read at load()
 DEFAULT_CHARS_PER_SECOND = 200.0
+SAMPLE_RATE_ENV = "E2A_BENCH_SAMPLE_RATE"  # the audio's sample rate, read at load()
 
-SAMPLE_RATE = 22050
+SAMPLE_RATE = 22050  # default
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 48000  # rates every output format can take
 MAX_CHARS = 400
 SPOKEN_CHARS_PER_SECOND = 15  # how long the audio is: 22050 / 15 = 1470 samples per character
-FINGERPRINT = "bench:v1"
+FINGERPRINT = "bench:v1"  # + ":<sample rate>"
 AMPLITUDE = 300  # about -40 dBFS: audible if played, never loud
 
 
@@ -63,6 +70,25 @@ def chars_per_second_from_env() -> float:
     return value
 
 
+def sample_rate_from_env() -> int:
+    """The audio's sample rate from ``E2A_BENCH_SAMPLE_RATE`` (default 22050); EngineError if bad."""
+    raw = os.environ.get(SAMPLE_RATE_ENV)
+    if raw is None or not raw.strip():
+        return SAMPLE_RATE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        raise EngineError(f"{SAMPLE_RATE_ENV} must be a whole number of Hz from {MIN_SAMPLE_RATE} to "
+                          f"{MAX_SAMPLE_RATE}, not {raw!r}")
+    return value
+
+
+def fingerprint_for(sample_rate: int) -> str:
+    return f"{FINGERPRINT}:{sample_rate}"
+
+
 def _tone_period(text: str) -> bytes:
     """One period of the text's tone: 60-99 samples (about 220-370 Hz), chosen by its hash."""
     samples = 60 + hashlib.sha256(text.encode("utf-8")).digest()[0] % 40
@@ -81,7 +107,7 @@ class BenchEngine:
     deterministic: bool = True
     normalizes_numbers: bool = True
     language: str = "en-US"
-    fingerprint: str = FINGERPRINT
+    fingerprint: str = fingerprint_for(SAMPLE_RATE)
 
     def synthesize(self, text: str, seed: int | None = None) -> bytes:
         """Sleep as long as this node would take, then return the text's tone (`seed` ignored)."""
@@ -89,11 +115,14 @@ class BenchEngine:
             return b""
         time.sleep(len(text) / self.chars_per_second)
         period = _tone_period(text)
-        size = len(text) * (SAMPLE_RATE // SPOKEN_CHARS_PER_SECOND) * 2
+        size = len(text) * (self.sample_rate // SPOKEN_CHARS_PER_SECOND) * 2
         whole, rest = divmod(size, len(period))
         return period * whole + period[:rest]
 
 
 def load(settings: VoiceSettings) -> BenchEngine:
-    """The engine at this node's speed (``E2A_BENCH_CHARS_PER_SECOND``); settings are ignored."""
-    return BenchEngine(chars_per_second=chars_per_second_from_env())
+    """The engine at this node's speed (``E2A_BENCH_CHARS_PER_SECOND``) and sample rate
+    (``E2A_BENCH_SAMPLE_RATE``); settings are ignored."""
+    rate = sample_rate_from_env()
+    return BenchEngine(chars_per_second=chars_per_second_from_env(), sample_rate=rate,
+                       fingerprint=fingerprint_for(rate))

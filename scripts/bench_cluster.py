@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Cluster benchmark: real `e2a-node serve` processes and a real `e2a convert` leader on 127.0.0.1.
+
+What it measures. For each scenario, under BOTH leader policies (`stealing`: e2a's scheduler;
+`chapter`: the Celery-style one-task-per-chapter baseline, E2A_BENCH_POLICY=chapter), with the
+same book, nodes and engine:
+  homogeneous    1, 2, 4, 8, 16 nodes of equal speed (--sizes)
+  heterogeneous  five nodes at relative speeds 4, 2, 1, 1, 0.5 (--hetero-speeds)
+  failure        4 nodes; one SIGKILLed at half progress; separately one SIGSTOPped at half
+                 progress (thawed with SIGCONT when the run is over, then stopped)
+  join           3 nodes, a 4th started at half progress (its address is on the --cluster list
+                 from the start; the leader retries it until it answers)
+  overhead       a cluster of one node vs the plain single-machine `e2a convert` (no --cluster,
+                 one local slot) at the same bench speed; and the real Piper voice on 1 vs 2
+                 nodes (`--slots 1 --threads 1`, leader `--deterministic --no-local`) on
+                 --piper-chapters (default: the first chapter); real compute on this machine.
+"Half progress" is half of the job's sentences saved in the leader's job folder.
+
+How. Nodes run the "bench" engine (E2A_BENCHMARK_ENGINE=1), which sleeps len(text)/speed per
+sentence, so 16 nodes of chosen speeds share a 2-core machine. Each run's speeds are chosen so
+that its ideal time is about --target-seconds (default 40): speed of relative speed 1 =
+characters x sum(fraction of the work / summed relative speed during that part) / target; runs
+of different sizes use different absolute speeds, and the ideal is computed per run from the
+speeds and the times the nodes were alive.
+
+Size of the job (the default choices, and why). The bench engine makes audio at 8000 Hz
+(E2A_BENCH_SAMPLE_RATE, --sample-rate) and the leader writes `--format wav`: the schedule is the
+same, the bytes through gRPC and onto disk a third of 22050 Hz. The bench runs read chapters
+1-6 of the book (--chapters; half of it: 3261 sentences, ~270k characters, ~5 h of audio):
+with the whole book every run spent ~50 s outside synthesis (planning, then the final loudness
+pass and writing ~0.65 GB; measured at 16 nodes) and the default invocation would take ~50 min. Note
+that the chapter baseline can keep at most as many nodes busy as there are chapters (6 here).
+Every run gets its own temp dir (nodes' state, the leader's work dir and output), removed after.
+
+Figures (see bench_cluster_report.py): wall_s (the report's synthesis phase; cli_wall_s is the
+whole CLI), ideal_s, efficiency = ideal/wall, redundant_fraction = duplicate characters /
+characters, recovery_s = failure -> last lost sentence given out again. Outputs in --out:
+results.json (one record per scenario x variant x size x policy), results.md (tables and the
+targets met or missed), timeline-*.png (one lane per node, bars coloured by chapter),
+reports/*.json.gz (the leader's raw reports). The scheduler alone is benchmarked by
+scripts/bench_scheduler.py.
+
+Usage (the default runs everything: 43 min measured on 2 cores):
+  .venv/bin/python scripts/bench_cluster.py [--out bench-results] [--scenario failure,join]
+      [--target-seconds 40] [--sizes 1,2,4,8,16] [--chapters 1-6|all] [--policies stealing,chapter]
+      [--faults kill,freeze] [--no-piper] [--piper-chapters 1] [--sample-rate 8000] [--book PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+
+os.environ["E2A_BENCHMARK_ENGINE"] = "1"  # before e2a_node.synth is imported: plan with the bench engine
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_cluster_report as figures  # noqa: E402
+from bench_cluster_run import NodeSpec, RunResult, RunSpec, Setup, execute, stop_all  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ("homogeneous", "heterogeneous", "failure", "join", "overhead")
+POLICIES = ("stealing", "chapter")
+FAULTS = ("kill", "freeze")
+DEFAULT_CHAPTERS = "1-6"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--book", type=Path, default=ROOT.parent / "shared" / "corpus" / "sherlock-holmes.epub")
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--scenario", default="all", help=f"comma list of {', '.join(SCENARIOS)}, or all")
+    p.add_argument("--policies", default=",".join(POLICIES), help="comma list (default both)")
+    p.add_argument("--target-seconds", type=float, default=40.0, help="ideal time of each bench run")
+    p.add_argument("--sizes", default="1,2,4,8,16", help="homogeneous cluster sizes")
+    p.add_argument("--faults", default=",".join(FAULTS), help="failure scenario: kill, freeze or both")
+    p.add_argument("--hetero-speeds", default="4,2,1,1,0.5", help="relative speeds, heterogeneous")
+    p.add_argument("--chapters", default=DEFAULT_CHAPTERS,
+                   help=f"chapters of the bench runs, as `e2a chapters` numbers them (default {DEFAULT_CHAPTERS}; "
+                        "'all' for the whole book)")
+    p.add_argument("--piper-chapters", default="1", help="chapters the Piper runs read")
+    p.add_argument("--no-piper", action="store_true", help="skip the real Piper runs of `overhead`")
+    p.add_argument("--sample-rate", type=int, default=8000, help="E2A_BENCH_SAMPLE_RATE of the bench engine")
+    p.add_argument("--tmp", type=Path, help="where the per-run temp dirs go (default: system temp)")
+    p.add_argument("--keep-tmp", action="store_true", help="keep each run's temp dir (logs, job folder)")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--render-only", action="store_true",
+                   help="run nothing: rebuild results.md, summary.json and the PNGs from --out's results.json "
+                        "and reports/")
+    args = p.parse_args(argv)
+    args.chapters = None if args.chapters == "all" else args.chapters
+    args.fault_list = tuple(s.strip() for s in args.faults.split(","))
+    args.scenarios = SCENARIOS if args.scenario == "all" else tuple(s.strip() for s in args.scenario.split(","))
+    bad = [s for s in args.scenarios if s not in SCENARIOS]
+    args.policy_list = tuple(s.strip() for s in args.policies.split(","))
+    bad += [s for s in args.policy_list if s not in POLICIES]
+    bad += [s for s in args.fault_list if s not in FAULTS]
+    if bad:
+        p.error(f"unknown scenario/policy: {', '.join(bad)}")
+    if not args.book.is_file():
+        p.error(f"no book at {args.book}")
+    return args
+
+
+# ------------------------------------------------------------------------------ planning
+
+def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int, int, int]:
+    """(sentences, characters, chapters) of the job the bench engine makes: what the leader plans."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from e2a_node.book import load_book
+    from e2a_node.job import parse_chapter_selection, plan_job
+    from e2a_node.synth import bench, resolve_voice
+    from e2a_node.synth.base import VoiceSettings
+
+    b = load_book(book)
+    settings = resolve_voice(VoiceSettings(engine="bench"), b.language)
+    traits = SimpleNamespace(sample_rate=sample_rate, max_chars=bench.MAX_CHARS, normalizes_numbers=True,
+                             fingerprint=bench.fingerprint_for(sample_rate))
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = plan_job(b, parse_chapter_selection(chapters, len(b.chapters)), settings.language or b.language,
+                        traits, Path(tmp))
+    return len(plan.segments), plan.characters, len(plan.chapters)
+
+
+def unit_speed(chars: int, target: float, phases: list[tuple[float, float]]) -> float:
+    """chars/s of relative speed 1 so the ideal is `target`; phases = (work fraction, summed rel. speed)."""
+    return chars * sum(frac / total for frac, total in phases) / target
+
+
+def nodes(speeds: list[float], late: int = 0) -> list[NodeSpec]:
+    specs = [NodeSpec(f"n{i + 1}", s) for i, s in enumerate(speeds)]
+    for spec in specs[len(specs) - late:]:
+        spec.starts = "half"
+    return specs
+
+
+def scenario_runs(name: str, args, chars: int) -> list[RunSpec]:
+    """The runs of one scenario, both policies of each configuration one after the other."""
+    target = args.target_seconds
+    configs: list[dict] = []  # RunSpec fields without the policy
+    if name == "homogeneous":
+        for n in (int(s) for s in args.sizes.split(",")):
+            configs.append(dict(nodes=nodes([1.0] * n), unit_speed=unit_speed(chars, target, [(1, n)])))
+    elif name == "heterogeneous":
+        speeds = [float(s) for s in args.hetero_speeds.split(",")]
+        configs.append(dict(nodes=nodes(speeds), unit_speed=unit_speed(chars, target, [(1, sum(speeds))])))
+    elif name == "failure":
+        for fault in args.fault_list:
+            configs.append(dict(nodes=nodes([1.0] * 4), variant=fault, fault=fault, victim="n4",
+                                unit_speed=unit_speed(chars, target, [(0.5, 4), (0.5, 3)])))
+    elif name == "join":
+        configs.append(dict(nodes=nodes([1.0] * 4, late=1),
+                            unit_speed=unit_speed(chars, target, [(0.5, 3), (0.5, 4)])))
+    elif name == "overhead":
+        speed = unit_speed(chars, target, [(1, 1)])
+        configs.append(dict(nodes=nodes([1.0]), variant="cluster", unit_speed=speed))
+        configs.append(dict(nodes=[NodeSpec("local")], variant="plain", plain=True, unit_speed=speed))
+        if not args.no_piper:
+            for n in (1, 2):
+                configs.append(dict(nodes=nodes([1.0] * n), variant="piper", engine="piper",
+                                    chapters=args.piper_chapters))
+    runs = []
+    for config in configs:
+        config.setdefault("chapters", args.chapters)
+        runs += [RunSpec(scenario=name, policy=policy, **config) for policy in args.policy_list]
+    return runs
+
+
+# ------------------------------------------------------------------------------ running
+
+def run_timeout(spec: RunSpec, target: float) -> float:
+    """Generous: a stuck run is stopped, recorded as failed, and the benchmark goes on."""
+    return 1500.0 if spec.engine == "piper" else 8 * target + 240
+
+
+def describe(rec: dict) -> str:
+    if not rec["ok"]:
+        return f"FAILED ({rec['error']})"
+    parts = [f"wall {rec['wall_s']:.1f} s (CLI {rec['cli_wall_s']:.1f} s)"]
+    if rec["efficiency"] is not None:
+        parts.append(f"ideal {rec['ideal_s']:.1f} s, efficiency {rec['efficiency']:.3f}")
+    parts.append(f"redundant {rec['redundant_fraction']:.2%}")
+    if rec["recovery_s"] is not None:
+        parts.append(f"recovery {rec['recovery_s']:.2f} s")
+    if rec["leader_cpu_cores"] is not None:
+        parts.append(f"leader CPU {rec['leader_cpu_cores']:.2f} cores")
+    return ", ".join(parts)
+
+
+def settings_of(args, totals: dict) -> dict:
+    sentences, chars, chapters = totals[args.chapters]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.node()} ({os.cpu_count()} cores, {platform.python_version()})",
+        "book": f"{args.book.name}, chapters {args.chapters or 'all'}: {sentences} sentences, {chars} characters "
+                f"in {chapters} chapters (so the chapter baseline keeps at most {chapters} nodes busy)",
+        "bench engine": f"sleeps len(text)/speed; {args.sample_rate} Hz audio (E2A_BENCH_SAMPLE_RATE), "
+                        f"output --format wav; speeds set so each run's ideal is ~{args.target_seconds:g} s",
+        "why this size": "8000 Hz and wav shrink the bytes through gRPC and disk, not the schedule; with the whole "
+                         "book (--chapters all) each run spent ~50 s outside synthesis (planning, loudness pass, "
+                         "writing ~0.65 GB) and all runs would take ~50 min",
+        "piper": "skipped" if args.no_piper else f"chapters {args.piper_chapters}, nodes --slots 1 --threads 1, "
+                                                 "leader --deterministic --no-local",
+        "policies": ", ".join(args.policy_list),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+def write_outputs(out: Path, records: list[dict], settings: dict, final: bool = False) -> list[dict]:
+    figures.fill_piper_ideals(records)
+    targets = figures.evaluate_targets(records)
+    (out / "results.json").write_text(json.dumps(records, indent=1) + "\n")
+    (out / "results.md").write_text(figures.markdown(records, settings, targets))
+    if final:
+        (out / "summary.json").write_text(json.dumps({"settings": settings, "targets": targets}, indent=1) + "\n")
+    return targets
+
+
+def plot(out: Path, spec: RunSpec, record: dict, report: dict | None) -> None:
+    if report is None:
+        return
+    from bench_cluster_plot import plot_timeline
+
+    name = f"timeline-{spec.run_id}.png"
+    plot_timeline(report, record, out / name)
+    record["timeline_png"] = name
+
+
+def print_targets(targets: list[dict]) -> None:
+    print(f"Targets ({figures.TARGETS_DOC}):")
+    for t in targets:
+        met = {True: "MET   ", False: "MISSED", None: "n/a   "}[t["met"]]
+        print(f"  {met} {t['target']}: {t['value'] or t['detail']}"
+              + (f" (chapter baseline: {t['baseline']})" if t["baseline"] else ""))
+
+
+def render_only(out: Path, plots: bool) -> int:
+    """Rebuild the Markdown, the summary and the pictures from an earlier invocation's files."""
+    import gzip
+
+    from bench_cluster_plot import plot_timeline
+
+    records = json.loads((out / "results.json").read_text())
+    summary = out / "summary.json"
+    settings = json.loads(summary.read_text())["settings"] if summary.exists() else {}
+    for rec in records:
+        if plots and rec.get("report_file") and rec.get("timeline_png"):
+            with gzip.open(out / rec["report_file"], "rt") as f:
+                plot_timeline(json.load(f), rec, out / rec["timeline_png"])
+    print_targets(write_outputs(out, records, settings, final=True))
+    return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render_only:
+        return render_only(args.out, not args.no_plots)
+    args.out.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
+    setup = Setup(book=args.book.resolve(), sample_rate=args.sample_rate, out=args.out, tmp_root=args.tmp,
+                  keep_tmp=args.keep_tmp)
+    t_start = time.monotonic()
+    totals = {args.chapters: plan_totals(args.book, args.chapters, args.sample_rate)}
+    settings = settings_of(args, totals)
+    print(f"book: {settings['book']}", flush=True)
+    records: list[dict] = []
+    try:
+        for name in args.scenarios:
+            for spec in scenario_runs(name, args, totals[args.chapters][1]):
+                sentences = totals[spec.chapters][0] if spec.engine == "bench" else 0
+                setup.timeout_s = run_timeout(spec, args.target_seconds)
+                print(f"[{time.monotonic() - t_start:6.0f} s] {spec.run_id} ...", flush=True)
+                try:
+                    result = execute(spec, setup, sentences)
+                except Exception as exc:  # a broken run is recorded, and the others still run
+                    result = RunResult(spec, None, 0.0, None, error=f"{type(exc).__name__}: {exc}")
+                record = figures.make_record(result)
+                if result.report and result.report.get("characters") != totals.get(spec.chapters, (0, None))[1] \
+                        and spec.engine == "bench":
+                    print(f"  warning: the leader planned {result.report.get('characters')} characters", flush=True)
+                records.append(record)
+                if not args.no_plots:
+                    plot(args.out, spec, record, result.report)
+                print(f"  {describe(record)}", flush=True)
+                write_outputs(args.out, records, settings)
+    except KeyboardInterrupt:
+        print("interrupted: stopping every process started", file=sys.stderr)
+        return 130
+    finally:
+        stop_all()
+    settings["total time"] = f"{time.monotonic() - t_start:.0f} s"
+    targets = write_outputs(args.out, records, settings, final=True)
+    print(f"\ntotal {time.monotonic() - t_start:.0f} s; results in {args.out}/results.md")
+    print_targets(targets)
+    return 0 if all(r["ok"] for r in records) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
