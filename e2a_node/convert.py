@@ -25,6 +25,7 @@ from e2a_node.voice_bundle import bundle_for_peers
 log = logging.getLogger(__name__)
 
 PEER_WAIT_SECONDS = 10.0
+OTHERS_LOAD_SECONDS = 30.0  # --no-local: after one node is ready, how long the others may take to load
 FORMATS = ("m4b", "m4a", "mp3", "opus", "flac", "wav")
 
 
@@ -162,30 +163,48 @@ def _start_discovery(req: ConvertRequest):
 
 
 def _traits_from_a_peer(discovery, bundle, ui) -> VoiceTraits:
-    """With --no-local the leader loads no voice: the first node that accepts it describes it."""
+    """With --no-local the leader loads no voice: the nodes found describe it.
+
+    Every node found is asked at once, so each loads the voice now, in parallel, rather than
+    when the job has started (the job's own handshake then finds it loaded).
+    """
     import asyncio
 
     from e2a_node.rpc.client import PeerClient
 
-    async def ask() -> VoiceTraits | None:
-        reasons = []
-        for addr in discovery.wait_for(1, timeout=PEER_WAIT_SECONDS):
-            client = PeerClient(addr.target)
-            try:
-                admitted = await client.handshake("", bundle, "")
-            except Exception as exc:  # unreachable, timed out: try the next one
-                reasons.append(f"{addr.target}: {exc.__class__.__name__}")
-                continue
-            finally:
-                await client.close()
-            if admitted.accepted:
-                return admitted.traits
-            reasons.append(f"{addr.target}: {admitted.reason}")
-        if reasons:
-            ui.info("No node accepted the voice: " + "; ".join(reasons))
-        return None
+    async def ask(addr):
+        client = PeerClient(addr.target)
+        try:
+            admitted = await client.handshake("", bundle, "")
+        except Exception as exc:  # unreachable, timed out: the others may answer
+            return None, f"{addr.target}: {exc.__class__.__name__}"
+        finally:
+            await client.close()
+        return (admitted.traits, "") if admitted.accepted else (None, f"{addr.target}: {admitted.reason}")
 
-    traits = asyncio.run(ask())
+    async def ask_all() -> VoiceTraits | None:
+        pending = {asyncio.ensure_future(ask(a)) for a in discovery.wait_for(1, timeout=PEER_WAIT_SECONDS)}
+        found, reasons = None, []
+        deadline = None
+        while pending:
+            timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+            done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break  # the slow ones load while the job starts; the job's handshake waits for them
+            for task in done:
+                traits, why = task.result()
+                found = found or traits
+                if why:
+                    reasons.append(why)
+            if found is not None and deadline is None:
+                deadline = asyncio.get_running_loop().time() + OTHERS_LOAD_SECONDS
+        for task in pending:
+            task.cancel()
+        if found is None and reasons:
+            ui.info("No node accepted the voice: " + "; ".join(reasons))
+        return found
+
+    traits = asyncio.run(ask_all())
     if traits is None:
         raise E2AError(f"--no-local: no e2a node could take this job within {PEER_WAIT_SECONDS:.0f} s; start "
                        "`e2a-node serve` on your machines, or name them with --cluster HOST:PORT,...")
