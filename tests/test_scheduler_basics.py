@@ -39,8 +39,8 @@ def test_at_least_one_segment_even_when_it_is_long():
 
 def test_runs_shrink_as_the_queue_drains():
     # 20 segments of 100 chars; one slot at 100 chars/s would want 2000 chars (everything),
-    # but the tail cap is queued / (2 * slots) = 1000 chars.
-    sched = Scheduler([100] * 20)
+    # but the tail cap is queued / (2 * slots) = 1000 chars (tail_factor 2 keeps the arithmetic plain).
+    sched = Scheduler([100] * 20, SchedulerConfig(tail_factor=2.0))
     a = only_assign(sched.handle(NodeJoined("a", speed=100.0), 0.0))
     assert a.indices == tuple(range(10))
     b = only_assign(sched.handle(NodeJoined("b", speed=100.0), 0.0))
