@@ -56,33 +56,30 @@ def voice_languages(settings: VoiceSettings) -> list[str] | None:
     return ["en"]
 
 
+def _from_env(name: str, default, parse, valid, expected: str):
+    """A number from environment variable `name` (default when unset); EngineError if bad."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise EngineError(f"{name} must be {expected}, not {raw!r}")
+    return value
+
+
 def chars_per_second_from_env() -> float:
     """The node's speed from ``E2A_BENCH_CHARS_PER_SECOND`` (default 200); EngineError if bad."""
-    raw = os.environ.get(SPEED_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_CHARS_PER_SECOND
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise EngineError(f"{SPEED_ENV} must be a positive number of characters per second, not {raw!r}")
-    return value
+    return _from_env(SPEED_ENV, DEFAULT_CHARS_PER_SECOND, float, lambda v: math.isfinite(v) and v > 0,
+                     "a positive number of characters per second")
 
 
 def sample_rate_from_env() -> int:
     """The audio's sample rate from ``E2A_BENCH_SAMPLE_RATE`` (default 22050); EngineError if bad."""
-    raw = os.environ.get(SAMPLE_RATE_ENV)
-    if raw is None or not raw.strip():
-        return SAMPLE_RATE
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
-        raise EngineError(f"{SAMPLE_RATE_ENV} must be a whole number of Hz from {MIN_SAMPLE_RATE} to "
-                          f"{MAX_SAMPLE_RATE}, not {raw!r}")
-    return value
+    return _from_env(SAMPLE_RATE_ENV, SAMPLE_RATE, int, lambda v: MIN_SAMPLE_RATE <= v <= MAX_SAMPLE_RATE,
+                     f"a whole number of Hz from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}")
 
 
 def fingerprint_for(sample_rate: int) -> str:
