@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
 from .events import AudioInvalid, AudioReceived, SegmentFailed, StealReply
-from .instructions import Accept, Assign, Drop, RemoveNode, Revoke
+from .instructions import Accept, Assign, RemoveNode, Revoke
 from .policy import ACTIVE, INF, REMOVED, Policy
 from .stats import NodeStats, Recovery
 
@@ -144,22 +144,12 @@ class ChapterScheduler(Policy):
 
     def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
         i = ev.index
-        node = self._nodes.get(ev.node)
-        if node is None or node.state == REMOVED:
-            out.append(Drop(i, ev.node, "unknown node" if node is None else "node removed"))
+        node = self._audio_sender(ev, now, out)
+        if node is None:
             return
-        if not 0 <= i < self._n:
-            out.append(Drop(i, ev.node, "index out of range"))
-            return
-        if node.state == ACTIVE:
-            self._renew(node, now)
         c = self._chars[i]
         if self._accepted[i]:
-            out.append(Drop(i, ev.node, "duplicate"))
-            self._totals.duplicates += 1
-            self._totals.duplicate_chars += c
-            node.stats.duplicates += 1
-            node.stats.duplicate_chars += c
+            self._drop_duplicate(i, node, out)
         else:
             self._accepted[i] = 1
             self._done_count += 1

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 from .config import SchedulerConfig
 from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
                      NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import Instruction, JobDone
+from .instructions import Drop, Instruction, JobDone
 from .stats import JobStats, NodeStats, Progress, Recovery
 
 INF = math.inf
@@ -188,3 +188,26 @@ class Policy:
         node = self._nodes.get(ev.node)
         if node is not None and node.state == ACTIVE:
             self._renew(node, now)
+
+    def _audio_sender(self, ev: AudioReceived, now: float, out: list):
+        """The node an audio event counts for (renewed if active), or None after a Drop: an
+        unknown or removed node, an index outside the job."""
+        node = self._nodes.get(ev.node)
+        if node is None or node.state == REMOVED:
+            out.append(Drop(ev.index, ev.node, "unknown node" if node is None else "node removed"))
+            return None
+        if not 0 <= ev.index < self._n:
+            out.append(Drop(ev.index, ev.node, "index out of range"))
+            return None
+        if node.state == ACTIVE:
+            self._renew(node, now)
+        return node
+
+    def _drop_duplicate(self, i: int, node, out: list) -> None:
+        """Audio for a segment that already has audio: dropped, and counted as redundant work."""
+        c = self._chars[i]
+        out.append(Drop(i, node.name, "duplicate"))
+        self._totals.duplicates += 1
+        self._totals.duplicate_chars += c
+        node.stats.duplicates += 1
+        node.stats.duplicate_chars += c

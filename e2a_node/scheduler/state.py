@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
 from .events import AudioInvalid, AudioReceived, NodeJoined, SegmentFailed, StealReply
-from .instructions import Accept, Assign, Drop, RemoveNode, RequestSteal, Revoke
+from .instructions import Accept, Assign, RemoveNode, RequestSteal, Revoke
 from .policy import ACTIVE, INF, LEFT, REMOVED, Policy
 from .sizing import SpeedEstimate, in_progress_left, run_chars, run_end
 from .stats import NodeStats, Recovery
@@ -151,18 +151,11 @@ class Scheduler(Policy):
         node.speed = SpeedEstimate(ev.speed, cfg.speed_prior_seconds, cfg.speed_alpha, cfg.min_speed)
         node.last_seen = now
 
-
     def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
         i = ev.index
-        node = self._nodes.get(ev.node)
-        if node is None or node.state == REMOVED:
-            out.append(Drop(i, ev.node, "unknown node" if node is None else "node removed"))
+        node = self._audio_sender(ev, now, out)
+        if node is None:
             return
-        if not 0 <= i < self._n:
-            out.append(Drop(i, ev.node, "index out of range"))
-            return
-        if node.state == ACTIVE:
-            self._renew(node, now)
         lease = self._leases.get(ev.lease)
         if lease is not None and lease.node != ev.node:
             lease = None
@@ -179,12 +172,7 @@ class Scheduler(Policy):
             lease.pos = i + 1
             lease.mark = now
         if self._accepted[i]:
-            c = self._chars[i]
-            out.append(Drop(i, ev.node, "duplicate"))
-            self._totals.duplicates += 1
-            self._totals.duplicate_chars += c
-            node.stats.duplicates += 1
-            node.stats.duplicate_chars += c
+            self._drop_duplicate(i, node, out)
         else:
             self._accept(i, node, now, out)
         if lease is not None and lease.id in self._leases:
