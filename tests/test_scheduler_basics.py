@@ -8,16 +8,7 @@ import pytest
 from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Drop, Heartbeat,
                                 JobDone, NodeJoined, NodeLeft, NodeRefused, RemoveNode, Revoke,
                                 RevokeAck, Scheduler, SchedulerConfig, SegmentFailed, Tick)
-
-
-def of(instructions, kind):
-    return [i for i in instructions if isinstance(i, kind)]
-
-
-def only_assign(instructions) -> Assign:
-    assigns = of(instructions, Assign)
-    assert len(assigns) == 1, instructions
-    return assigns[0]
+from tests.scheduler_helpers import of, only_assign
 
 
 def test_first_assignments_are_sized_by_speed():

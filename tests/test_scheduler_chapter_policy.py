@@ -13,20 +13,11 @@ from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Dro
                                 SchedulerConfig, SegmentFailed, StealReply, Tick)
 from e2a_node.scheduler.chapter_policy import ChapterScheduler
 from e2a_node.scheduler.simulate import SimNode, simulate
+from tests.scheduler_helpers import of, only_assign
 
 # chapters 1, 2, 3 of 3, 2 and 4 segments of 100 chars
 CHARS = [100] * 9
 CHAPTERS = [1, 1, 1, 2, 2, 3, 3, 3, 3]
-
-
-def of(instructions, kind):
-    return [i for i in instructions if isinstance(i, kind)]
-
-
-def only_assign(instructions) -> Assign:
-    assigns = of(instructions, Assign)
-    assert len(assigns) == 1, instructions
-    return assigns[0]
 
 
 def finish(sched, node, lease, indices, t):

@@ -9,13 +9,10 @@ from e2a_node.scheduler import (Accept, Assign, AudioReceived, Drop, JobDone, No
                                 NodeLeft, RequestSteal, Revoke, Scheduler, SchedulerConfig,
                                 StealReply, Tick)
 from e2a_node.scheduler.stealing import balanced_split, steal_pays
+from tests.scheduler_helpers import of
 
 # one lease holds everything: no run-size limit, no tail cap
 NOCAP = SchedulerConfig(target_run_seconds=1000.0, tail_factor=1e-9)
-
-
-def of(instructions, kind):
-    return [i for i in instructions if isinstance(i, kind)]
 
 
 def one_victim_one_thief():
