@@ -7,7 +7,6 @@ logs. Long work shows a progress bar with an ETA.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from pathlib import Path

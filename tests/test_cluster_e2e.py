@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from e2a_node.audio import probe
 from tests.cluster_helpers import NodeProcess, free_port, saved_sentences, wait_until
 from tests.conftest import CORPUS, E2A, run_e2a
 
