@@ -54,6 +54,18 @@ def default_work_dir() -> Path:
     return Path(user_cache_dir("e2a")) / "jobs"
 
 
+def key_file_option(f):
+    return click.option("--key-file", type=click.Path(path_type=Path), envvar="E2A_CLUSTER_KEY_FILE",
+                        help="The cluster key (see `e2a cluster init`). Default: ~/.config/e2a/cluster.key when "
+                             "it exists. Env: E2A_CLUSTER_KEY_FILE.")(f)
+
+
+def insecure_option(f):
+    return click.option("--insecure", is_flag=True,
+                        help="Without a cluster key, also use nodes on other machines, in plain text: anyone "
+                             "on the network could read the book or pose as a node.")(f)
+
+
 @main.command()
 @click.argument("book", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (or folder with --split-chapters). Default: next to the book.")
@@ -78,11 +90,13 @@ def default_work_dir() -> Path:
 @click.option("--no-local", is_flag=True, help="With --cluster: this machine only coordinates; the nodes do all the speaking.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report: wall time, who synthesized what, steals, failures.")
 @click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Browse mDNS only on the interface with this address. Env: E2A_MDNS_INTERFACE.")
+@key_file_option
+@insecure_option
 def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str | None, include_all: bool,
             engine: str, voice: str | None, model: str | None, model_path: Path | None, language: str | None,
             device: str, threads: int | None, slots: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
             work_dir: Path | None, fresh: bool, keep_audio: bool, cluster: str | None, no_local: bool,
-            report: Path | None, mdns_interface: str | None) -> None:
+            report: Path | None, mdns_interface: str | None, key_file: Path | None, insecure: bool) -> None:
     """Convert BOOK (EPUB, TXT, HTML; others via Calibre) into an audiobook.
 
     An interrupted run resumes where it stopped when you run the same command again.
@@ -110,6 +124,7 @@ def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str 
         settings=settings, split_chapters=split_chapters, bitrate=bitrate,
         work_dir=work_dir or default_work_dir(), fresh=fresh, keep_audio=keep_audio,
         cluster=cluster, use_local=not no_local, report=report, mdns_interface=mdns_interface, slots=slots,
+        key_file=key_file, insecure=insecure,
     )
     run_convert(request, ui=ClickUI())
 
@@ -168,12 +183,63 @@ def cluster() -> None:
     """Look at the e2a nodes on the network."""
 
 
+@cluster.command("init")
+@key_file_option
+@click.option("--force", is_flag=True, help="Replace an existing key (this machine then leaves its old cluster).")
+def cluster_init(key_file: Path | None, force: bool) -> None:
+    """Create this cluster's secret key, and print how to give it to the other machines.
+
+    Every node and leader holding the key talks to the others over mutual TLS; nodes without
+    it are not used, and they can't use yours.
+
+    \b
+    Example:
+      e2a cluster init          # then, on each other machine: e2a cluster join e2a-key-1:...
+    """
+    from e2a_node.clusterkey import ClusterKey, default_key_path, read_key_file, write_key_file
+
+    path = key_file or default_key_path()
+    if path.exists() and not force:
+        key = read_key_file(path)
+        click.echo(f"{path} already holds the cluster key {key.fingerprint} (use --force to make a new one).")
+    else:
+        key = ClusterKey.generate()
+        write_key_file(key, path, force=force)
+        click.echo(f"Created the cluster key {key.fingerprint} in {path}.")
+    click.echo("On each other machine of the cluster, run:\n\n"
+               f"  e2a cluster join {key.token}\n\n"
+               f"(or copy {path} to the same place there). Keep it secret: whoever has it can use your nodes.")
+
+
+@cluster.command("join")
+@click.argument("token")
+@key_file_option
+@click.option("--force", is_flag=True, help="Replace a different key already on this machine.")
+def cluster_join(token: str, key_file: Path | None, force: bool) -> None:
+    """Store the cluster key TOKEN (printed by `e2a cluster init`) on this machine; `-` reads it from stdin.
+
+    \b
+    Example:
+      e2a cluster join e2a-key-1:q0vW...
+    """
+    from e2a_node.clusterkey import ClusterKey, default_key_path, write_key_file
+
+    if token == "-":
+        token = click.get_text_stream("stdin").readline()
+    key = ClusterKey.from_token(token)
+    path = write_key_file(key, key_file or default_key_path(), force=force)
+    click.echo(f"Joined cluster {key.fingerprint}: key saved in {path}. Restart `e2a-node serve` here to use it.")
+
+
 @cluster.command("ls")
 @click.option("--cluster", "spec", default="auto", show_default=True, metavar="auto|HOST:PORT,...", help="Find nodes over mDNS, or ask these.")
 @click.option("--wait", default=2.0, show_default=True, help="Seconds to listen for mDNS announcements.")
 @click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Browse only on the interface with this address.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def cluster_ls(spec: str, wait: float, mdns_interface: str | None, as_json: bool) -> None:
+@key_file_option
+@insecure_option
+def cluster_ls(spec: str, wait: float, mdns_interface: str | None, as_json: bool, key_file: Path | None,
+               insecure: bool) -> None:
     """List the nodes found: name, address, engines and voices, device, slots, speed, busy/free.
 
     \b
@@ -185,7 +251,9 @@ def cluster_ls(spec: str, wait: float, mdns_interface: str | None, as_json: bool
 
     from e2a_node.cluster_status import list_nodes
 
-    rows = list_nodes(spec, wait, mdns_interface)
+    from e2a_node.clusterkey import ClusterAccess, load_key
+
+    rows = list_nodes(spec, wait, mdns_interface, ClusterAccess(load_key(key_file), insecure, name="e2a cluster ls"))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import logging
 import os
 import secrets
+import socket
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from e2a_node.errors import E2AError
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 KEY_FILE_ENV = "E2A_CLUSTER_KEY_FILE"
 KEY_FILE_NAME = "cluster.key"
+MDNS_PROPERTY = "key"  # the TXT record entry that carries a node's key fingerprint
 TOKEN_PREFIX = "e2a-key-1:"
 SECRET_BYTES = 32
 # The name both sides put in and expect from a certificate (gRPC checks it; an IP SAN would break
@@ -220,3 +223,60 @@ def write_key_file(key: ClusterKey, path: Path, *, force: bool = False) -> Path:
     except OSError as exc:
         raise E2AError(f"cannot write cluster key file {path}: {exc.strerror or exc}") from None
     return path
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` (an address or a name) only reaches this machine."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+@dataclass
+class ClusterAccess:
+    """Whom this process may send a job to, and the certificate it shows them.
+
+    With a key: only nodes that prove they hold it (TLS), and of those found over mDNS only the
+    ones announcing its fingerprint. Without one: only nodes on this machine, unless `insecure`
+    (then anyone reachable, in plain text: the README says what that means)."""
+
+    key: ClusterKey | None = None
+    insecure: bool = False
+    name: str = "e2a"
+    _identity: Identity | None = field(default=None, init=False, repr=False)
+
+    @property
+    def identity(self) -> Identity | None:
+        if self.key is not None and self._identity is None:
+            self._identity = self.key.identity(self.name)
+        return self._identity
+
+    @property
+    def fingerprint(self) -> str:
+        return self.key.fingerprint if self.key is not None else ""
+
+    def refusal(self, host: str, announced: str | None) -> str | None:
+        """Why not to use a node at `host` whose mDNS record announced key fingerprint `announced`
+        ("" = announced none; None = not found over mDNS), or None when it may be used."""
+        if self.key is not None:
+            if announced is None or announced == self.key.fingerprint:
+                return None
+            if not announced:
+                return "it runs without a cluster key (--insecure); this machine only uses members of its cluster"
+            return f"it belongs to another cluster (key {announced[:8]}…, this machine's is {self.fingerprint[:8]}…)"
+        if announced:
+            return ("it requires a cluster key and this machine has none (copy it here with "
+                    "`e2a cluster join TOKEN`, or pass --key-file)")
+        if not self.insecure and not is_loopback(host):
+            return ("it is not on this machine and there is no cluster key here: set one up with "
+                    "`e2a cluster init` (see the README), or pass --insecure to send the book in plain text")
+        return None

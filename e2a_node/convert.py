@@ -48,6 +48,8 @@ class ConvertRequest:
     mdns_interface: str | None = None
     report: Path | None = None
     slots: int | None = None  # voices working at once on this machine; None = one per core (up to 4)
+    key_file: Path | None = None  # the cluster key; None = $E2A_CLUSTER_KEY_FILE or the default file
+    insecure: bool = False  # without a key, use nodes on other machines too (plain text)
 
 
 @dataclass
@@ -108,6 +110,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
 
     settings = resolve_voice(req.settings, book.language)
     language = settings.language or book.language
+    access = _cluster_access(req) if req.cluster else None
     discovery = _start_discovery(req) if req.cluster else None
     try:
         engines: list = []
@@ -115,7 +118,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
             engines = _load_local_voices(settings, req.slots, ui)
             traits = VoiceTraits.of(engines[0])
         else:
-            traits = _traits_from_a_peer(discovery, bundle_for_peers(settings), ui)
+            traits = _traits_from_a_peer(discovery, access, bundle_for_peers(settings), ui)
         plan = plan_job(book, numbers, language, traits, req.work_dir)
         store = open_job_folder(plan, settings.to_dict(), fresh=req.fresh)
         missing = plan.missing(store)
@@ -125,7 +128,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
 
         ui.start(sum(len(s.text) for s in missing), len(plan.segments), already)
         try:
-            _synthesize(plan, store, settings, traits, engines, discovery, req, ui)
+            _synthesize(plan, store, settings, traits, engines, discovery, access, req, ui)
         except KeyboardInterrupt:
             ui.stop()
             ui.info(f"Interrupted: {len(store.indices())} of {len(plan.segments)} sentences are saved in "
@@ -154,6 +157,16 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     return result
 
 
+def _cluster_access(req: ConvertRequest):
+    """The cluster key (if any) and what it allows; says once which mode the job runs in."""
+    import socket
+
+    from e2a_node.clusterkey import ClusterAccess, load_key
+
+    access = ClusterAccess(load_key(req.key_file), req.insecure, name=f"leader {socket.gethostname()}")
+    return access
+
+
 def _start_discovery(req: ConvertRequest):
     from e2a_node.discovery import make_discovery
 
@@ -162,7 +175,7 @@ def _start_discovery(req: ConvertRequest):
     return discovery
 
 
-def _traits_from_a_peer(discovery, bundle, ui) -> VoiceTraits:
+def _traits_from_a_peer(discovery, access, bundle, ui) -> VoiceTraits:
     """With --no-local the leader loads no voice: the nodes found describe it.
 
     Every node found is asked at once, so each loads the voice now, in parallel, rather than
@@ -170,14 +183,21 @@ def _traits_from_a_peer(discovery, bundle, ui) -> VoiceTraits:
     """
     import asyncio
 
+    from e2a_node.clusterkey import MDNS_PROPERTY
     from e2a_node.rpc.client import PeerClient
 
     async def ask(addr):
-        client = PeerClient(addr.target)
+        skip = access.refusal(addr.host, addr.properties.get(MDNS_PROPERTY, "") if addr.properties else None)
+        if skip:
+            return None, f"{addr.target}: {skip}"
+        client = PeerClient(addr.target, access.identity)
         try:
             admitted = await client.handshake("", bundle, "")
         except Exception as exc:  # unreachable, timed out: the others may answer
-            return None, f"{addr.target}: {exc.__class__.__name__}"
+            import grpc
+
+            why = client.describe(exc) if isinstance(exc, grpc.aio.AioRpcError) else exc.__class__.__name__
+            return None, f"{addr.target}: {why}"
         finally:
             await client.close()
         return (admitted.traits, "") if admitted.accepted else (None, f"{addr.target}: {admitted.reason}")
@@ -227,7 +247,7 @@ def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
     return [load_engine(replace(settings, threads=threads)) for _ in range(slots)]
 
 
-def _synthesize(plan, store, settings, traits, engines, discovery, req: ConvertRequest, ui) -> None:
+def _synthesize(plan, store, settings, traits, engines, discovery, access, req: ConvertRequest, ui) -> None:
     """Synthesize every missing sentence with this machine's voices and, in cluster mode, the
     nodes the discovery finds; both go through the same scheduler."""
     import asyncio
@@ -239,7 +259,7 @@ def _synthesize(plan, store, settings, traits, engines, discovery, req: ConvertR
     policy = os.environ.get(POLICY_ENV, "stealing") if "bench" in ENGINES else "stealing"
     if policy not in POLICIES:
         raise E2AError(f"{POLICY_ENV}={policy!r}: expected one of {', '.join(POLICIES)}")
-    options = ClusterOptions(discovery=discovery, local_engines=engines, policy=policy,
+    options = ClusterOptions(discovery=discovery, access=access, local_engines=engines, policy=policy,
                              local_speed=calibrate(engines[0]) if engines else 0.0, report=req.report)
     report = asyncio.run(ClusterJob(plan, store, bundle_for_peers(settings), traits, options, ui).run())
     if discovery is not None:

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 import grpc
 
 from e2a_node.audio import SegmentStore
+from e2a_node.clusterkey import MDNS_PROPERTY, ClusterAccess
 from e2a_node.errors import E2AError
 from e2a_node.job import JobPlan, check_audio, segment_seed
-from e2a_node.rpc.client import PeerAudio, PeerClient, describe_rpc_error
+from e2a_node.rpc.client import PeerAudio, PeerClient
 from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Drop, Heartbeat, JobDone,
                                 NodeJoined, NodeLeft, NodeRefused, RemoveNode, RequestSteal, Revoke,
                                 Scheduler, SchedulerConfig, SegmentFailed, StealReply, RevokeAck, Tick)
@@ -65,6 +66,7 @@ class ClusterOptions:
     report: Path | None = None
     give_up_seconds: float = 60.0  # no node able to work for this long -> stop with an error
     policy: str = "stealing"  # "chapter": the baseline of scripts/bench_cluster.py only
+    access: ClusterAccess = field(default_factory=ClusterAccess)  # the cluster key, if any: whom to use
     leader_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -160,7 +162,7 @@ class RemoteMember(Member):
             async for event in self.stream.events():
                 events.put_nowait(event)
         except grpc.aio.AioRpcError as exc:
-            reason = f"stream broke ({describe_rpc_error(exc)})"
+            reason = f"stream broke ({self.client.describe(exc)})"
         except asyncio.CancelledError:
             return
         except Exception as exc:  # a bug or a garbled message: lose the node, not the job
@@ -364,8 +366,14 @@ class ClusterJob:
         if node_id and node_id in self._node_ids:
             self._known[addr.target] = "duplicate"
             return
-        client = PeerClient(addr.target)
         label = addr.name or addr.target
+        skip = self.opt.access.refusal(addr.host, addr.properties.get(MDNS_PROPERTY, "") if addr.properties else None)
+        if skip:
+            self._known[addr.target] = "refused"
+            self.ui.info(f"Not using node {label} ({addr.target}): {skip}.")
+            self.events.put_nowait(NodeRefused(label, skip))
+            return
+        client = PeerClient(addr.target, self.opt.access.identity)
         try:
             admitted = await client.handshake(self.opt.leader_id, self.bundle, self.traits.fingerprint)
             if admitted.info.node_id in self._node_ids:
@@ -383,10 +391,16 @@ class ClusterJob:
             started = await stream.start(self.plan.job_id, self.opt.leader_id, self.bundle.by_hash(),
                                          self.traits.fingerprint)
         except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
-            why = describe_rpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else "did not answer in time"
+            why = client.describe(exc) if isinstance(exc, grpc.aio.AioRpcError) else "did not answer in time"
+            await client.close()
+            if isinstance(exc, grpc.aio.AioRpcError) and client.key_mismatch(exc):
+                # asking again during this job will not change the key it has
+                self._known[addr.target] = "refused"
+                self.ui.info(f"Node {label} ({addr.target}) refused the connection: {why}")
+                self.events.put_nowait(NodeRefused(label, why))
+                return
             log.info("node %s (%s): %s", label, addr.target, why)
             self._known[addr.target] = f"unreachable@{time.monotonic()}"
-            await client.close()
             return
         if not started.ready:
             self._known[addr.target] = f"busy@{time.monotonic()}"

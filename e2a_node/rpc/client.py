@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import grpc
 
+from e2a_node.clusterkey import Identity
 from e2a_node.node_info import NodeInfo
 from e2a_node.rpc import CHANNEL_OPTIONS, PROTOCOL_VERSION
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
 from e2a_node.rpc.codec import bundle_to_pb, info_from_pb, traits_from_pb
+from e2a_node.rpc.tls import CHANNEL_TLS_OPTIONS, channel_credentials, describe_channel_failure
 from e2a_node.scheduler import Heartbeat, RevokeAck, SegmentFailed, StealReply
 from e2a_node.synth.base import VoiceTraits
 from e2a_node.voice_bundle import VoiceBundle
@@ -55,20 +57,37 @@ class Started:
     speed: float = 0.0
 
 
-def describe_rpc_error(exc: grpc.aio.AioRpcError) -> str:
+def describe_rpc_error(exc: grpc.aio.AioRpcError, tls: bool = False) -> str:
+    """One line for a failed call; `tls`: whether this side used the cluster key."""
     code = exc.code()
     if code == grpc.StatusCode.UNAVAILABLE:
-        return "unreachable"
+        return describe_channel_failure(exc.details() or "", tls) or "unreachable"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return "did not answer in time"
     return f"{code.name.lower()}: {exc.details()}"
 
 
 class PeerClient:
-    def __init__(self, target: str) -> None:
+    """One node's channel: mutual TLS with `identity` (the cluster key's), else plain text."""
+
+    def __init__(self, target: str, identity: Identity | None = None) -> None:
         self.target = target
-        self.channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self.tls = identity is not None
+        if identity is not None:
+            self.channel = grpc.aio.secure_channel(target, channel_credentials(identity),
+                                                   options=CHANNEL_OPTIONS + CHANNEL_TLS_OPTIONS)
+        else:
+            self.channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self.stub = node_pb2_grpc.NodeStub(self.channel)
+
+    def describe(self, exc: grpc.aio.AioRpcError) -> str:
+        return describe_rpc_error(exc, self.tls)
+
+    def key_mismatch(self, exc: grpc.aio.AioRpcError) -> str | None:
+        """Why the connection failed when the cluster key explains it (retrying won't help)."""
+        if exc.code() != grpc.StatusCode.UNAVAILABLE:
+            return None
+        return describe_channel_failure(exc.details() or "", self.tls)
 
     async def status(self, timeout: float = STATUS_TIMEOUT) -> NodeInfo:
         return info_from_pb(await self.stub.Status(pb.StatusRequest(), timeout=timeout))
