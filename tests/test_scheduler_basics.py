@@ -67,13 +67,16 @@ def test_expiry_returns_only_unfinished_segments_and_marks_the_node():
     rec = sched.stats().recoveries
     assert len(rec) == 1 and rec[0].kind == "expired" and rec[0].segments == 3
     assert rec[0].detected_at == 12.0 and rec[0].seconds == pytest.approx(2.0)
-    # a sign of life: a gets work again; its late audio is accepted if first, else dropped
+    # a sign of life: a gets work again; its late audio is stale (the lease ended), not a
+    # failure, and only b's lease may deliver 2 now
     out = sched.handle(AudioReceived("a", a.lease, 2), 15.0)
-    assert out[0] == Accept(2, "a")
+    assert out[0] == Drop(2, "a", "stale")
     assert of(out, Assign) and of(out, Assign)[0].node == "a"
-    assert sched.handle(AudioReceived("b", b.lease, 2), 16.0) == [Drop(2, "b", "duplicate")]
+    assert sched.handle(AudioReceived("b", b.lease, 2), 16.0) == [Accept(2, "b")]
+    assert sched.handle(AudioReceived("a", a.lease, 2), 16.5) == [Drop(2, "a", "duplicate")]
     sched.check_invariants()
-    assert sched.stats().duplicates == 1
+    st = sched.stats()
+    assert (st.duplicates, st.stale_audio, st.nodes[0].failures) == (1, 1, 0)
 
 
 def test_heartbeat_renews_every_lease_of_the_node():

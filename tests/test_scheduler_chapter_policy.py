@@ -103,15 +103,17 @@ def test_job_done_once_and_only_after_the_restarted_task_ends():
     sched.handle(AudioReceived("a", a.lease, 0), 1.0)
     assert of(sched.handle(Tick(), 6.0), Revoke)
     b = only_assign(sched.handle(NodeJoined("b"), 6.0))
-    # a's late audio completes the chapter's audio, but b's task still runs (Celery's does)
-    assert sched.handle(AudioReceived("a", a.lease, 1), 7.0)[0] == Accept(1, "a")
+    # a's expired task may not deliver any more: its late audio is stale (no failure)
+    assert sched.handle(AudioReceived("a", a.lease, 1), 7.0)[0] == Drop(1, "a", "stale")
     assert not sched.done
     assert sched.handle(AudioReceived("b", b.lease, 0), 8.0) == [Drop(0, "b", "duplicate")]
+    assert not sched.done
     out = sched.handle(AudioReceived("b", b.lease, 1), 9.0)
-    assert out == [Drop(1, "b", "duplicate"), JobDone()]
+    assert out == [Accept(1, "b"), JobDone()]
     assert sched.done and sched.next_expiry() == float("inf")
     assert of(sched.handle(Tick(), 10.0), JobDone) == []
     assert of(sched.handle(AudioReceived("a", a.lease, 1), 11.0), JobDone) == []
+    assert sched.stats().nodes[0].failures == 0
 
 
 def test_resume_skips_stored_segments_and_chapters():

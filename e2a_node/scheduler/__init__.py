@@ -7,23 +7,26 @@ and keeps the accounting for the job report.
     for instruction in sched.handle(NodeJoined("local", slots=2, speed=150.0), now):
         ...  # the driver carries it out
 
-Modules: events (in), instructions (out), config, state (the Scheduler), workqueue (the
-queue of unassigned segments), sizing (run size, speed estimates), stealing (split point,
-steal and backup rules), stats (report dataclasses), simulate (a discrete-event simulator).
+Modules: events (in), instructions (out), config, policy (what both policies share: the
+event loop, who may deliver a segment), state (the Scheduler), workqueue (the queue of
+unassigned segments), sizing (run size, speed estimates), stealing (split point, steal and
+backup rules), verification (which segments peer verification re-makes), stats (report
+dataclasses), simulate (a discrete-event simulator), chapter_policy (the benchmark baseline).
 """
 
 from .config import SchedulerConfig
-from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
-                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import (Accept, Assign, Drop, Instruction, JobDone, RemoveNode,
-                           RequestSteal, Revoke)
+from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
+                     NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import (Accept, Assign, Compare, Discard, Drop, Instruction, JobDone,
+                           RemoveNode, RequestSteal, Revoke)
 from .state import Scheduler
-from .stats import JobStats, NodeStats, Progress, Recovery
+from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
 
 __all__ = [
     "Scheduler", "SchedulerConfig",
     "Event", "NodeJoined", "NodeLeft", "NodeRefused", "AudioReceived", "AudioInvalid",
-    "SegmentFailed", "Heartbeat", "Tick", "StealReply", "RevokeAck",
-    "Instruction", "Assign", "Accept", "Drop", "RequestSteal", "Revoke", "RemoveNode", "JobDone",
-    "JobStats", "NodeStats", "Progress", "Recovery",
+    "SegmentFailed", "Heartbeat", "Tick", "StealReply", "RevokeAck", "Compared",
+    "Instruction", "Assign", "Accept", "Compare", "Discard", "Drop", "RequestSteal", "Revoke",
+    "RemoveNode", "JobDone",
+    "JobStats", "NodeStats", "Progress", "Recovery", "Disagreement",
 ]

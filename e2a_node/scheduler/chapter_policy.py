@@ -23,8 +23,14 @@ The model of "one Celery task per chapter":
     A node with `config.max_failures` failures is taken off the job (RemoveNode).
   - Audio already accepted stays accepted (its file stays on disk), but the restarted task
     makes it again: audio for a segment that already has audio is answered Drop "duplicate"
-    and counted in duplicates / duplicate_chars, the redundant work of this policy. Late audio
-    from an ended lease is accepted when it is the first for its segment, as in state.py.
+    and counted in duplicates / duplicate_chars, the redundant work of this policy.
+  - Who may deliver a segment is policy.py's rule, as in state.py: only the node whose live
+    lease holds it (its chapter task). Late audio of an ended task is dropped ("stale", or
+    "duplicate" when the segment has audio); audio for a segment the node never held is
+    forged and counts as a failure.
+  - No peer verification: `verify_fraction` applies to `Scheduler` only; this policy never
+    sends Compare or Discard, ignores Compared, and takes `NodeJoined.trusted` for the
+    report only.
   - Exact completion rule: a lease ends normally when its node has reported (audio or Drop) its
     last index; at that moment the chapter is complete if every one of its segments has
     accepted audio, else (the node skipped one) it starts again from the front. The job is
@@ -41,7 +47,7 @@ from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
 from .events import AudioInvalid, AudioReceived, SegmentFailed, StealReply
-from .instructions import Accept, Assign, RemoveNode, Revoke
+from .instructions import Accept, Assign, Revoke
 from .policy import ACTIVE, INF, REMOVED, Policy
 from .stats import NodeStats, Recovery
 
@@ -139,14 +145,23 @@ class ChapterScheduler(Policy):
         return node.stats.claimed_speed  # this policy never estimates speeds
 
     def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state == REMOVED:
+            return
         self._on_alive(ev, now, out)  # type: ignore[arg-type]
         self._totals.stale_replies += 1  # this policy never asks for a steal
 
+    def _holds(self, lease: _Lease, index: int) -> bool:
+        return self._ch_of[index] == lease.chapter and self._slot_of[index] >= 0
+
+    _covers = _holds  # a chapter task never loses a segment while it lives
+
     def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
-        i = ev.index
-        node = self._audio_sender(ev, now, out)
-        if node is None:
+        got = self._audio_sender(ev, now, out)
+        if got is None:
             return
+        node, lease = got
+        i = ev.index
         c = self._chars[i]
         if self._accepted[i]:
             self._drop_duplicate(i, node, out)
@@ -158,12 +173,7 @@ class ChapterScheduler(Policy):
             node.stats.chars += c
             self._ch_missing[self._ch_of[i]] -= 1
             out.append(Accept(i, node.name))
-        lease = self._leases.get(ev.lease)
-        if lease is None or lease.node != ev.node or self._ch_of[i] != lease.chapter:
-            return  # late audio of an ended lease
         k = self._slot_of[i]
-        if k < 0:
-            return  # stored before the job started: not part of the task
         if k >= lease.pos:
             lease.pos = k + 1
         if lease.pos >= len(lease.indices):
@@ -181,10 +191,9 @@ class ChapterScheduler(Policy):
         if node is None or node.state != ACTIVE:
             return
         self._renew(node, now)
-        node.stats.failures += 1
         i = ev.index
         lease = self._leases.get(ev.lease)
-        removing = node.stats.failures >= self.config.max_failures
+        removing = node.stats.failures + 1 >= self.config.max_failures
         if (not removing and lease is not None and lease.node == ev.node
                 and 0 <= i < self._n and self._ch_of[i] == lease.chapter):
             # the task raised: Celery retries it from its first sentence
@@ -193,12 +202,7 @@ class ChapterScheduler(Policy):
             self._end_lease(lease, "failed", now)
             self._totals.retries += len(lease.indices)
             self._queue.appendleft(lease.chapter)
-        if removing:
-            detail = getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
-            reason = f"{node.stats.failures} failures (last: {detail})"
-            node.stats.reason = reason
-            out.append(RemoveNode(node.name, reason))
-            self._drop_node(node, REMOVED, now)
+        self._fail(node, self._failure_detail(ev), now, out)
 
     # ------------------------------------------------------------------ leases
 
@@ -238,6 +242,7 @@ class ChapterScheduler(Policy):
             self._requeue_lost(node.name, state, chapters, now)
 
     def _end_lease(self, lease: _Lease, cause: str, now: float) -> None:
+        self._remember(lease.id, lease.node, lease.indices[0], lease.indices[-1] + 1, "chapter")
         del self._leases[lease.id]
         node = self._nodes[lease.node]
         del node.leases[lease.id]

@@ -40,6 +40,17 @@ class SchedulerConfig:
     # Switches, mostly for experiments and tests.
     stealing: bool = True
     backups: bool = True
+    # Peer verification (Scheduler only; see state.py): this fraction of the segments accepted
+    # from untrusted nodes is made again on another node and compared byte for byte (0 = off).
+    # Which segments is a pure function of (verify_seed, index), so runs are reproducible.
+    verify_fraction: float = 0.0
+    verify_seed: int = 0
+    # At most this many verifications outstanding at once; a segment picked while the backlog
+    # is full is not verified (counted in verifications_skipped). Verifications go first on
+    # a free slot, so this also bounds what JobDone waits for at the end.
+    verify_backlog: int = 16
+    # A verification whose lease expires, fails or loses its node this many times is given up.
+    verify_attempts: int = 3
 
     def __post_init__(self) -> None:
         positive = ("target_run_seconds", "tail_factor", "lease_seconds", "quiet_seconds",
@@ -53,6 +64,10 @@ class SchedulerConfig:
             raise ValueError("SchedulerConfig.speed_alpha must be in (0, 1]")
         if self.max_failures < 1:
             raise ValueError("SchedulerConfig.max_failures must be >= 1")
+        if not 0.0 <= self.verify_fraction <= 1.0:
+            raise ValueError("SchedulerConfig.verify_fraction must be in [0, 1]")
+        if self.verify_backlog < 1 or self.verify_attempts < 1:
+            raise ValueError("SchedulerConfig.verify_backlog and verify_attempts must be >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)

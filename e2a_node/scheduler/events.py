@@ -15,11 +15,15 @@ from typing import Union
 @dataclass(frozen=True)
 class NodeJoined:
     """A node passed the handshake and may get work. `speed`: estimated chars/second of one
-    slot (the scheduler refines it from the audio it sees); `slots`: leases it works at once."""
+    slot (the scheduler refines it from the audio it sees); `slots`: leases it works at once;
+    `trusted`: its audio is never verified and it is the preferred verifier (the leader's own
+    worker; peers are not trusted). A NodeJoined for a node already active is ignored (its
+    first join's slots, speed and trust stand); one for a node that left rejoins it."""
 
     node: str
     slots: int = 1
     speed: float = 100.0
+    trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,10 @@ class NodeRefused:
 
 @dataclass(frozen=True)
 class AudioReceived:
-    """Valid audio for segment `index` arrived from `node` (the driver checked it). The
-    scheduler answers Accept (store it) or Drop (someone's audio is already stored)."""
+    """Valid audio for segment `index` arrived from `node` for `lease` (the driver checked its
+    format and length). The scheduler answers Accept (store it), Compare (it was a
+    verification: compare it with the stored audio, do not store it) or Drop (not wanted:
+    a duplicate, stale, or not leased to that node)."""
 
     node: str
     lease: int
@@ -103,5 +109,16 @@ class RevokeAck:
     lease: int
 
 
+@dataclass(frozen=True)
+class Compared:
+    """The driver's answer to Compare: the audio `verifier` made for `index` is byte for byte
+    the same as the stored audio (`same`), which came from `suspect`."""
+
+    index: int
+    verifier: str
+    suspect: str
+    same: bool
+
+
 Event = Union[NodeJoined, NodeLeft, NodeRefused, AudioReceived, AudioInvalid, SegmentFailed,
-              Heartbeat, Tick, StealReply, RevokeAck]
+              Heartbeat, Tick, StealReply, RevokeAck, Compared]

@@ -1,8 +1,9 @@
 """Instructions: what the scheduler asks the driver to do. Plain frozen dataclasses, no I/O.
 
 `Scheduler.handle` returns them in the order they must be carried out. Assign, Revoke and
-RequestSteal go to a node; Accept and Drop tell the driver what to do with the audio it just
-reported; RemoveNode means "close that node's stream for this job"; JobDone comes exactly once.
+RequestSteal go to a node; Accept, Compare and Drop tell the driver what to do with the audio it
+just reported; Discard deletes stored audio; RemoveNode means "close that node's stream for this
+job"; JobDone comes exactly once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Union
 class Assign:
     """Give `node` a lease on the consecutive segments `indices`, to be worked in order.
     kind: "run" (from the queue), "steal" (the tail of another lease), "backup" (an endgame
-    copy of segments another node also holds)."""
+    copy of segments another node also holds), "verify" (one segment that already has audio
+    from another node, made again to compare: its audio is answered with Compare), "chapter"
+    (the chapter policy's whole-chapter task)."""
 
     node: str
     lease: int
@@ -34,12 +37,33 @@ class Accept:
 
 @dataclass(frozen=True)
 class Drop:
-    """Discard this audio: the segment already has audio (a duplicate), or the sender was
-    taken off the job."""
+    """Discard this audio. reason: "duplicate" (the segment already has audio), "stale" (the
+    sender's lease on it ended), "not leased to this node" / "index out of range" (forged:
+    counted as a failure of the node), "unknown node", "node removed"."""
 
     index: int
     node: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Compare:
+    """Do not store the audio just received from `node` for `index`: compare it byte for byte
+    with the stored audio of `index` (which came from `suspect`) and answer with the event
+    Compared(index, node, suspect, same) right away."""
+
+    index: int
+    node: str
+    suspect: str
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Delete the stored audio of `index`: it came from `node`, found to be lying. The
+    segment is made again (it goes back to the queue)."""
+
+    index: int
+    node: str
 
 
 @dataclass(frozen=True)
@@ -54,8 +78,9 @@ class RequestSteal:
 
 @dataclass(frozen=True)
 class Revoke:
-    """Tell `node` to stop working on `lease` (expired, or all its segments have audio from
-    elsewhere). Audio it still sends is handled as usual (accepted only if first)."""
+    """Tell `node` to stop working on `lease` (expired, all its segments have audio from
+    elsewhere, or a verification no longer needed). Audio it still sends for that lease is
+    dropped (stale, or duplicate), never counted against it."""
 
     node: str
     lease: int
@@ -64,7 +89,9 @@ class Revoke:
 
 @dataclass(frozen=True)
 class RemoveNode:
-    """Take `node` off this job (too many failures). Its unfinished work is already requeued."""
+    """Take `node` off this job (too many failures, forged audio, or audio that differed from a
+    verifier's; `reason` says which). Its unfinished work is already requeued. It may name a
+    node that already left (a liar found out after it went): close it if still open."""
 
     node: str
     reason: str
@@ -72,7 +99,8 @@ class RemoveNode:
 
 @dataclass(frozen=True)
 class JobDone:
-    """Every segment has accepted audio. Emitted once."""
+    """Every segment has accepted audio (and no verification is outstanding). Emitted once."""
 
 
-Instruction = Union[Assign, Accept, Drop, RequestSteal, Revoke, RemoveNode, JobDone]
+Instruction = Union[Assign, Accept, Compare, Discard, Drop, RequestSteal, Revoke, RemoveNode,
+                    JobDone]

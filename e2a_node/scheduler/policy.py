@@ -4,6 +4,22 @@ leaving and being refused, and the counters for reports.
 `Scheduler` (state.py, runs with stealing and backups) and `ChapterScheduler`
 (chapter_policy.py, the chapter-per-task baseline of the benchmark) differ only in how they
 lease work out and take it back; both subclass `Policy` and fill in the hooks below.
+
+Who may deliver segment i (both policies, `_audio_sender`): AudioReceived(node, lease, i) counts
+only when `lease` is a live lease of that same node that holds i (owns it, backs it up, or
+verifies it). Otherwise it is dropped:
+  - "duplicate" / "stale": the node did hold i under that lease (the lease has ended since:
+    expired, revoked, stolen, done elsewhere, its node left) and i already has audio /
+    does not: a benign late delivery, nothing counted against the node (a duplicate is
+    tallied as redundant work). Ended leases are remembered as lease id -> (node, start,
+    end, kind), at most ENDED_LEASES_KEPT of them; audio naming a lease too old to be
+    remembered is dropped as stale.
+  - "not leased to this node" / "index out of range": forged (an index the node never held,
+    a lease id it never had, another node's lease): counted as a failure of the node, so
+    `max_failures` of them take it off the job (RemoveNode).
+Every other event naming a node that never joined, or a removed one, changes nothing. A node
+id reused after NodeLeft rejoins (its ended leases stay its own); a NodeJoined for a node that
+is already active is ignored; a removed node's NodeJoined is ignored.
 """
 
 from __future__ import annotations
@@ -12,20 +28,24 @@ import math
 from typing import Callable, Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import (AudioInvalid, AudioReceived, Event, Heartbeat, NodeJoined, NodeLeft,
-                     NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import Drop, Instruction, JobDone
-from .stats import JobStats, NodeStats, Progress, Recovery
+from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
+                     NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import Drop, Instruction, JobDone, RemoveNode
+from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
 
 INF = math.inf
 
 ACTIVE, LEFT, REMOVED = "active", "left", "removed"
 
+# Ended leases remembered for telling late audio from forged audio. A job gives out a few
+# thousand leases; past this many the oldest are forgotten (their late audio is "stale").
+ENDED_LEASES_KEPT = 1 << 17
+
 
 class Policy:
     """The shared half of a scheduler. Subclasses provide `_new_node`, `_node_speed`,
-    `done`, `_may_dispatch`, `_dispatch`, `_expire`, `_renew`, `_drop_node` and the
-    handlers for audio, failures and steal replies."""
+    `done`, `_may_dispatch`, `_dispatch`, `_expire`, `_renew`, `_drop_node`, `_holds`,
+    `_covers` and the handlers for audio, failures and steal replies (and Compared)."""
 
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
                  done: Iterable[int] = ()) -> None:
@@ -48,6 +68,8 @@ class Policy:
 
         self._nodes: dict = {}
         self._leases: dict = {}  # active leases, in id order
+        self._ended: dict[int, tuple[str, int, int, str]] = {}  # id -> (node, start, end, kind)
+        self._forgotten = 0  # the highest ended lease id no longer in _ended
         self._hungry: set[str] = set()  # nodes that may have a free slot
         self._refused: dict[str, NodeStats] = {}
         self._next_lease = 1
@@ -70,6 +92,7 @@ class Policy:
             RevokeAck: self._on_alive,
             StealReply: self._on_steal_reply,
             Tick: self._on_tick,
+            Compared: self._on_compared,
         }
 
     # ------------------------------------------------------------------ public
@@ -86,12 +109,13 @@ class Policy:
         if now >= self._next_expiry:
             self._expire(now, out)
         handler(event, now, out)
-        if self.done:
-            if not self._job_done:
-                self._job_done = True
-                out.append(JobDone())
-        elif self._may_dispatch():
+        if self._job_done:
+            return out
+        if not self.done and self._may_dispatch():
             self._dispatch(now, out)
+        if self.done:  # (dispatching may give up the last verifications)
+            self._job_done = True
+            out.append(JobDone())
         return out
 
     @property
@@ -123,10 +147,13 @@ class Policy:
             if name not in self._nodes:
                 nodes.append(NodeStats(**self._refused[name].to_dict()))
         fields = {k: v for k, v in self._totals.to_dict().items()
-                  if k not in ("nodes", "recoveries")}
+                  if k not in ("nodes", "recoveries", "unresolved_disagreements")}
         fields.update(segments_done=self._done_count, chars_done=self._done_chars)
         return JobStats(**fields, nodes=nodes,
-                        recoveries=[Recovery(**r.to_dict()) for r in self._recoveries])
+                        recoveries=[Recovery(**r.to_dict()) for r in self._recoveries],
+                        unresolved_disagreements=[
+                            Disagreement(**d.to_dict())
+                            for d in self._totals.unresolved_disagreements])
 
     def progress(self) -> Progress:
         """Segments and characters done, and each node's share, for a progress bar."""
@@ -153,12 +180,23 @@ class Policy:
     def _may_dispatch(self) -> bool:
         return bool(self._hungry)
 
+    def _holds(self, lease, index: int) -> bool:
+        """Whether live `lease` holds `index` now: audio for it under this lease counts."""
+        raise NotImplementedError
+
+    def _covers(self, lease, index: int) -> bool:
+        """Whether live `lease` held `index` when it was given (it may have lost it since)."""
+        raise NotImplementedError
+
+    def _on_compared(self, ev: Compared, now: float, out: list) -> None:
+        pass  # a policy that never sends Compare ignores the answers
+
     # ------------------------------------------------------------------ shared events
 
     def _on_joined(self, ev: NodeJoined, now: float, out: list) -> None:
         node = self._nodes.get(ev.node)
-        if node is not None and node.state == REMOVED:
-            return  # taken off this job for failures: it stays off
+        if node is not None and node.state != LEFT:
+            return  # removed: it stays off; active: already here, the first join stands
         if node is None:
             node = self._new_node(ev.node, self._next_seq)
             self._next_seq += 1
@@ -167,6 +205,7 @@ class Policy:
         node.responsive = True
         node.slots = max(0, int(ev.slots))
         node.stats.claimed_speed = float(ev.speed)
+        node.stats.trusted = bool(ev.trusted)
         node.stats.reason = ""
         self._node_joined(node, ev, now)
         self._hungry.add(node.name)
@@ -190,18 +229,78 @@ class Policy:
             self._renew(node, now)
 
     def _audio_sender(self, ev: AudioReceived, now: float, out: list):
-        """The node an audio event counts for (renewed if active), or None after a Drop: an
-        unknown or removed node, an index outside the job."""
-        node = self._nodes.get(ev.node)
+        """Who may deliver segment i (see the module docstring): (node, lease) when `ev.lease`
+        is the sender's live lease holding the index (the node is renewed); else None, after
+        a Drop (and, for forged audio, a failure of the node)."""
+        name, i = ev.node, ev.index
+        node = self._nodes.get(name)
         if node is None or node.state == REMOVED:
-            out.append(Drop(ev.index, ev.node, "unknown node" if node is None else "node removed"))
+            out.append(Drop(i, name, "unknown node" if node is None else "node removed"))
             return None
-        if not 0 <= ev.index < self._n:
-            out.append(Drop(ev.index, ev.node, "index out of range"))
+        if not 0 <= i < self._n:
+            self._forged(node, i, "index out of range", now, out)
+            return None
+        lease = self._leases.get(ev.lease)
+        kind = ""
+        if lease is not None:
+            if lease.node != name:
+                held = False
+            elif self._holds(lease, i):
+                if node.state == ACTIVE:
+                    self._renew(node, now)
+                return node, lease
+            else:
+                held, kind = self._covers(lease, i), lease.kind
+        else:
+            ended = self._ended.get(ev.lease)
+            if ended is not None:
+                held = ended[0] == name and ended[1] <= i < ended[2]
+                kind = ended[3]
+            else:  # a lease we gave out but no longer remember: too old to tell
+                held = 0 < ev.lease <= self._forgotten
+        if not held:
+            self._forged(node, i, "not leased to this node", now, out)
             return None
         if node.state == ACTIVE:
             self._renew(node, now)
-        return node
+        if self._accepted[i] and kind != "verify":
+            self._drop_duplicate(i, node, out)
+        else:  # (late audio of a verification is extra work by design, not a duplicate)
+            out.append(Drop(i, name, "stale"))
+            self._totals.stale_audio += 1
+        return None
+
+    def _forged(self, node, i: int, why: str, now: float, out: list) -> None:
+        out.append(Drop(i, node.name, why))
+        self._totals.forged_audio += 1
+        node.stats.forged += 1
+        if node.state == ACTIVE:
+            self._fail(node, f"audio for sentence {i}: {why}", now, out)
+
+    def _fail(self, node, detail: str, now: float, out: list) -> bool:
+        """Count a failure of active `node`; at `max_failures` take it off the job. True if
+        it was removed."""
+        node.stats.failures += 1
+        if node.stats.failures < self.config.max_failures:
+            return False
+        reason = f"{node.stats.failures} failures (last: {detail})"
+        node.stats.reason = reason
+        out.append(RemoveNode(node.name, reason))
+        self._drop_node(node, REMOVED, now, out)
+        return True
+
+    @staticmethod
+    def _failure_detail(ev: AudioInvalid | SegmentFailed) -> str:
+        return getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
+
+    def _remember(self, lease_id: int, node: str, start: int, end: int, kind: str) -> None:
+        """Keep an ended lease, to tell its late audio (stale) from forged audio."""
+        ended = self._ended
+        ended[lease_id] = (node, start, end, kind)
+        if len(ended) > ENDED_LEASES_KEPT:
+            oldest = next(iter(ended))
+            del ended[oldest]
+            self._forgotten = max(self._forgotten, oldest)
 
     def _drop_duplicate(self, i: int, node, out: list) -> None:
         """Audio for a segment that already has audio: dropped, and counted as redundant work."""

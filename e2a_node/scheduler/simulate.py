@@ -11,7 +11,14 @@ Scenarios per node: join at time t, a slowdown from time t (a straggler), kill a
 break one `delay` later: NodeLeft), freeze at t (a network stall: nothing in or out, though
 it keeps computing; its leases expire) with an optional thaw (what it held is delivered
 late), a claimed speed different from the true one, indices its engine fails on, and a
-refusal at handshake.
+refusal at handshake, a trusted node (the leader's own worker), and a liar: from `lie_at` on,
+its audio is different bytes from everybody else's.
+
+Audio is modelled by what it would compare equal to: honest audio of segment i is the same
+everywhere, a liar's differs from all other audio. The simulator plays the driver's part of
+verification: it keeps what is stored per segment, answers Compare at once with Compared, and
+deletes on Discard; `SimResult.lies_kept` counts the segments whose stored audio at the end
+is a lie, `verify_chars` the characters made for verify leases (the overhead).
 
     result = simulate([120, 80, ...], [SimNode("a", 150.0), SimNode("b", 75.0, slots=2)])
     result.wall_time, result.efficiency, result.stats.to_dict()
@@ -25,9 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import (AudioReceived, Heartbeat, NodeJoined, NodeLeft, NodeRefused, RevokeAck,
-                     SegmentFailed, StealReply, Tick)
-from .instructions import (Accept, Assign, Drop, JobDone, RemoveNode, RequestSteal, Revoke)
+from .events import (AudioReceived, Compared, Heartbeat, NodeJoined, NodeLeft, NodeRefused,
+                     RevokeAck, SegmentFailed, StealReply, Tick)
+from .instructions import (Accept, Assign, Compare, Discard, Drop, JobDone, RemoveNode,
+                           RequestSteal, Revoke)
 from .state import Scheduler
 from .stats import JobStats
 
@@ -46,6 +54,8 @@ class SimNode:
     slow_factor: float = 1.0
     fail: frozenset[int] = frozenset()  # indices its engine fails on
     refused: str | None = None  # refused at handshake with this reason
+    trusted: bool = False  # NodeJoined.trusted
+    lie_at: float | None = None  # from then on its audio differs from everybody's
 
 
 @dataclass
@@ -63,6 +73,9 @@ class SimResult:
     accepted_by: dict[int, str]
     dropped: int
     stats: JobStats
+    discarded: int = 0  # Discard instructions
+    lies_kept: int = 0  # segments whose stored audio is a liar's at the end
+    verify_chars: int = 0  # characters made for verify leases
     log: list | None = field(default=None, repr=False)  # (now, event, instructions)
 
 
@@ -80,14 +93,15 @@ class _Slot:
 
 
 class _NodeLease:
-    __slots__ = ("id", "start", "stop", "next", "revoked")
+    __slots__ = ("id", "start", "stop", "next", "revoked", "verify")
 
-    def __init__(self, lease_id: int, start: int, stop: int) -> None:
+    def __init__(self, lease_id: int, start: int, stop: int, verify: bool) -> None:
         self.id = lease_id
         self.start = start
         self.stop = stop
         self.next = start  # next index to start
         self.revoked = False
+        self.verify = verify
 
 
 class _SimState:
@@ -131,7 +145,12 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
     log: list | None = [] if record else None
     accept_counts = [0] * len(chars)
     accepted_by: dict[int, str] = {}
-    counters = {"events": 0, "job_done": 0, "dropped": 0, "synth": 0}
+    # what audio compares equal to: "" for honest audio, the liar's name for a lie; made is
+    # keyed by (node, lease, index), as AudioReceived
+    made: dict[tuple[str, int, int], str] = {}
+    stored: dict[int, str] = {}
+    counters = {"events": 0, "job_done": 0, "dropped": 0, "synth": 0, "discarded": 0,
+                "verify": 0}
     finished_at: float | None = None
 
     def send(st: _SimState, event, t: float) -> None:
@@ -169,7 +188,8 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
     def apply(st: _SimState, ins, t: float) -> None:
         typ = type(ins)
         if typ is Assign:
-            lease = _NodeLease(ins.lease, ins.indices[0], ins.indices[-1] + 1)
+            lease = _NodeLease(ins.lease, ins.indices[0], ins.indices[-1] + 1,
+                               ins.kind == "verify")
             st.leases[ins.lease] = lease
             st.pending.append(ins.lease)
             start_idle(st, t)
@@ -205,11 +225,21 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
             log.append((t, event, instructions))
         if check_every and counters["events"] % check_every == 0:
             sched.check_invariants()
+        audio = (made.pop((event.node, event.lease, event.index), None)
+                 if type(event) is AudioReceived else None)
         for ins in instructions:
             typ = type(ins)
             if typ is Accept:
                 accept_counts[ins.index] += 1
                 accepted_by[ins.index] = ins.node
+                stored[ins.index] = audio or ""
+            elif typ is Compare:
+                same = (audio or "") == stored[ins.index]
+                push(t, _TO_SCHED, Compared(ins.index, ins.node, ins.suspect, same))
+            elif typ is Discard:
+                counters["discarded"] += 1
+                del stored[ins.index]
+                accepted_by.pop(ins.index, None)
             elif typ is Drop:
                 counters["dropped"] += 1
             elif typ is Assign or typ is Revoke or typ is RemoveNode:
@@ -246,11 +276,17 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
             if not st.alive or slot.epoch != epoch:
                 continue
             i = slot.index
+            spec = st.spec
             counters["synth"] += chars[i]
-            if i in st.spec.fail:
-                send(st, SegmentFailed(st.spec.name, slot.lease, i, "engine error"), t)
+            lease = st.leases.get(slot.lease)
+            if lease is not None and lease.verify:
+                counters["verify"] += chars[i]
+            if i in spec.fail:
+                send(st, SegmentFailed(spec.name, slot.lease, i, "engine error"), t)
             else:
-                send(st, AudioReceived(st.spec.name, slot.lease, i), t)
+                lying = spec.lie_at is not None and t >= spec.lie_at
+                made[(spec.name, slot.lease, i)] = spec.name if lying else ""
+                send(st, AudioReceived(spec.name, slot.lease, i), t)
             advance(st, slot, t)
         elif kind == _TO_NODE:
             st = states[a]
@@ -279,7 +315,7 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
             st.alive = True
             st.last_sent = t
             speed = st.spec.claimed_speed if st.spec.claimed_speed is not None else st.spec.speed
-            deliver(NodeJoined(a, st.spec.slots, speed), t)
+            deliver(NodeJoined(a, st.spec.slots, speed, st.spec.trusted), t)
             push(t + heartbeat, _HEARTBEAT, a)
         elif kind == _KILL:
             st = states[a]
@@ -322,4 +358,7 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         dropped=counters["dropped"],
         stats=sched.stats(),
         log=log,
+        discarded=counters["discarded"],
+        lies_kept=sum(1 for v in stored.values() if v),
+        verify_chars=counters["verify"],
     )

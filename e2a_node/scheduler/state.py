@@ -17,27 +17,69 @@ when none of the segments it owns or backs lacks audio (`left` == 0), when it ex
 its node leaves or is removed. Ending returns its unfinished segments to the queue, or hands
 them to their backup copy if there is one (the backup becomes the primary).
 
-After every event `_dispatch` gives each node with a free slot (in join order): a run from the
-front of the queue; else a stolen tail (request/confirm, see stealing.py); else a backup.
+After every event `_dispatch` gives each node with a free slot (in join order): a verification
+it may do (below); else a run from the front of the queue; else a stolen tail (request/confirm,
+see stealing.py); else a backup.
+
+Who may deliver segment i: only the node whose live lease holds it (owns it, backs it up, or
+verifies it); late audio of an ended lease is dropped, audio for a segment the node never held
+is forged and counts as a failure (policy.py's `_audio_sender`).
+
+Peer verification (`config.verify_fraction` > 0): deterministic engines give identical bytes,
+so a node that returns something else can be caught by making a sample again elsewhere.
+  - Picking: when segment i is accepted from an untrusted node X and `picked(seed, i)`
+    (verification.py), a Verification (i, suspect X) is queued, unless `verify_backlog` are
+    outstanding already (then it is skipped and counted). Audio from trusted nodes
+    (NodeJoined.trusted: the leader's own worker) is never verified.
+  - Who verifies: a node other than X (and other than the first verifier, for an arbitration)
+    with a free slot; trusted nodes only, while any trusted node is active and responsive;
+    otherwise untrusted ones. Verifications come before the queue on such a slot: they are
+    one segment each and at most `verify_backlog` exist, so they cost their share and few
+    are left when the last segment is accepted.
+  - A verification is a lease of kind "verify" on the one segment (Assign kind "verify").
+    It never owns the segment (that already has audio). Its audio is answered with
+    Compare(i, node=Y, suspect=X) (the driver compares bytes and answers Compared) and the
+    lease ends. It expires, fails and is lost with its node like any lease: the
+    verification goes back to the front of the verify queue; after `verify_attempts` lost
+    leases it is given up (counted in verifications_skipped). A verifier that leaves or is
+    removed while the driver compares loses that comparison too (the late Compared is
+    ignored, as is any Compared that matches no pending comparison).
+  - Compared same: counted (NodeStats.verified of X). Different, verifier trusted: X lied.
+    Different, verifier Y untrusted: nobody can tell who lies; the same verification is
+    queued again as an arbitration on a third node Z (not X, not Y; trusted preferred):
+    Z same as X: Y lied; Z different: X lied.
+  - A liar L: RemoveNode(L, reason) and Discard(j, L) for every segment j accepted from L in
+    this job: they lose their audio and go back to the queue; L stays off the job (even if
+    it had left already: it left, then was found out; a later NodeJoined is ignored). Its
+    pending verifications are dropped (their verify leases revoked); an arbitration in which
+    L was the first verifier becomes a plain verification of its suspect again.
+  - A suspect that leaves keeps its accepted segments (it left, it did not lie) and its
+    verifications still run.
+  - JobDone waits for the outstanding verifications (a liar caught late still has its
+    segments redone), except that, once every segment has audio, a queued verification no
+    active responsive node may take is given up; an arbitration given up (no third node ever
+    came) is recorded in JobStats.unresolved_disagreements, for the driver to warn about.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import AudioInvalid, AudioReceived, NodeJoined, SegmentFailed, StealReply
-from .instructions import Accept, Assign, RemoveNode, RequestSteal, Revoke
+from .events import AudioInvalid, AudioReceived, Compared, NodeJoined, SegmentFailed, StealReply
+from .instructions import Accept, Assign, Compare, Discard, RemoveNode, RequestSteal, Revoke
 from .policy import ACTIVE, INF, LEFT, REMOVED, Policy
 from .sizing import SpeedEstimate, in_progress_left, run_chars, run_end
-from .stats import NodeStats, Recovery
+from .stats import Disagreement, NodeStats, Recovery
 from .stealing import backup_pays, balanced_split, steal_pays
+from .verification import Verification, picked, threshold
 from .workqueue import WorkQueue
 
 
 class _Lease:
     __slots__ = ("id", "node", "start", "stop", "end", "pos", "mark", "expires_at", "left",
-                 "kind", "backing", "backed_by", "steal", "started", "heard")
+                 "kind", "backing", "backed_by", "steal", "started", "heard", "verify")
 
     def __init__(self, lease_id: int, node: str, start: int, stop: int, now: float,
                  expires_at: float, kind: str) -> None:
@@ -50,17 +92,18 @@ class _Lease:
         self.mark = now  # when `pos` started (last in-order audio, or the assignment)
         self.expires_at = expires_at
         self.left = 0  # segments it owns or backs that have no audio yet
-        self.kind = kind  # run | steal | backup
+        self.kind = kind  # run | steal | backup | verify
         self.backing = 0  # for a backup: the primary lease it copies
         self.backed_by = 0  # for a primary: its backup lease
         self.steal = 0  # pending steal id on this lease
         self.started = start  # the node has certainly started every index below this
         self.heard = False  # any in-order report yet (the first one includes the latency)
+        self.verify: Verification | None = None  # for a verify lease: what it verifies
 
 
 class _Node:
     __slots__ = ("name", "seq", "slots", "speed", "state", "responsive", "leases", "reserved",
-                 "last_seen", "busy_since", "overhead", "stats")
+                 "last_seen", "busy_since", "overhead", "accepted", "stats")
 
     def __init__(self, name: str, seq: int) -> None:
         self.name = name
@@ -74,6 +117,7 @@ class _Node:
         self.last_seen = 0.0
         self.overhead = 0.0  # seconds a lease's first audio comes later than its speed says
         self.busy_since = 0.0
+        self.accepted: list[int] = []  # segments accepted from it, when verification is on
         self.stats = NodeStats(node=name)
 
     @property
@@ -119,11 +163,14 @@ class Scheduler(Policy):
             i = j
         self._steals: dict[int, _Steal] = {}  # pending steals
         self._next_steal = 1
+        self._verify_bound = threshold(self.config.verify_fraction)  # 0: verification off
+        self._verify_queue: deque[Verification] = deque()
+        self._verifying: dict[int, Verification] = {}  # index -> its verification, any state
 
     @property
     def done(self) -> bool:
-        """True once every segment has accepted audio."""
-        return self._done_count == self._n
+        """True once every segment has accepted audio and no verification is outstanding."""
+        return self._done_count == self._n and not self._verifying
 
     def leases(self) -> list[dict]:
         """The active leases, for debugging and the status page."""
@@ -138,6 +185,12 @@ class Scheduler(Policy):
         """The queue as runs [start, end)."""
         return list(self._queue.runs())
 
+    def verifications(self) -> list[dict]:
+        """The outstanding verifications, for debugging and the status page."""
+        return [{"index": v.index, "suspect": v.suspect, "first": v.first, "lease": v.lease,
+                 "verifier": v.verifier, "attempts": v.attempts}
+                for v in self._verifying.values()]
+
     # ------------------------------------------------------------------ events
 
     def _new_node(self, name: str, seq: int) -> "_Node":
@@ -151,15 +204,24 @@ class Scheduler(Policy):
         node.speed = SpeedEstimate(ev.speed, cfg.speed_prior_seconds, cfg.speed_alpha, cfg.min_speed)
         node.last_seen = now
 
+    def _holds(self, lease: _Lease, i: int) -> bool:
+        if not lease.start <= i < lease.stop:
+            return False
+        # a verify lease holds its one segment; others the segments they own or back (and
+        # those that got audio meanwhile, whose audio is a duplicate)
+        return (lease.verify is not None or self._accepted[i] or self._owner[i] == lease.id
+                or self._backup[i] == lease.id)
+
+    def _covers(self, lease: _Lease, i: int) -> bool:
+        return lease.start <= i < lease.end
+
     def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
-        i = ev.index
-        node = self._audio_sender(ev, now, out)
-        if node is None:
+        got = self._audio_sender(ev, now, out)
+        if got is None:
             return
-        lease = self._leases.get(ev.lease)
-        if lease is not None and lease.node != ev.node:
-            lease = None
-        if lease is not None and lease.pos <= i < lease.stop:
+        node, lease = got
+        i = ev.index
+        if lease.pos <= i < lease.stop:
             # in-order progress of this lease: a speed sample; the first audio of a lease
             # also carries the Assign's trip and start-up, so it only measures that overhead
             if lease.heard:
@@ -171,11 +233,16 @@ class Scheduler(Policy):
                 node.overhead = (1 - a) * node.overhead + a * extra
             lease.pos = i + 1
             lease.mark = now
+        check = lease.verify
+        if check is not None:
+            self._end_lease(lease, "done", now)  # the check is now comparing
+            out.append(Compare(i, node.name, check.suspect))
+            return
         if self._accepted[i]:
             self._drop_duplicate(i, node, out)
         else:
             self._accept(i, node, now, out)
-        if lease is not None and lease.id in self._leases:
+        if lease.id in self._leases:
             self._maybe_finish(lease, now, out)
 
     def _on_failure(self, ev: AudioInvalid | SegmentFailed, now: float, out: list) -> None:
@@ -183,29 +250,29 @@ class Scheduler(Policy):
         if node is None or node.state != ACTIVE:
             return
         self._renew(node, now)
-        node.stats.failures += 1
         i = ev.index
         lease = self._leases.get(ev.lease)
         if lease is not None and lease.node == ev.node and 0 <= i < self._n:
-            if lease.pos <= i < lease.stop:
-                lease.pos = i + 1  # the node moves on past the failed segment
-                lease.mark = now
-                lease.heard = True
-            if not self._accepted[i] and self._owner[i] == lease.id:
-                lease.left -= 1
-                if self._release(i) == "queued":
-                    self._totals.retries += 1
-            self._maybe_finish(lease, now, out)
-        if node.stats.failures >= self.config.max_failures:
-            detail = getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
-            reason = f"{node.stats.failures} failures (last: {detail})"
-            node.stats.reason = reason
-            out.append(RemoveNode(node.name, reason))
-            self._drop_node(node, REMOVED, now, out)
+            if lease.verify is not None:
+                if i == lease.start:
+                    self._end_lease(lease, "failed", now)  # the check goes back to the queue
+            else:
+                if lease.pos <= i < lease.stop:
+                    lease.pos = i + 1  # the node moves on past the failed segment
+                    lease.mark = now
+                    lease.heard = True
+                if not self._accepted[i] and self._owner[i] == lease.id:
+                    lease.left -= 1
+                    if self._release(i) == "queued":
+                        self._totals.retries += 1
+                self._maybe_finish(lease, now, out)
+        self._fail(node, self._failure_detail(ev), now, out)
 
     def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
         node = self._nodes.get(ev.node)
-        if node is not None and node.state == ACTIVE:
+        if node is None or node.state == REMOVED:
+            return  # (a removed victim's steals were cancelled with its leases)
+        if node.state == ACTIVE:
             self._renew(node, now)
         steal = self._steals.get(ev.steal_id)
         if steal is None or steal.victim != ev.node:
@@ -304,15 +371,30 @@ class Scheduler(Policy):
                 rec = self._recovering.pop(i, None)
                 if rec is not None:
                     self._recovered(rec, now)
+        self._open(lease, node, out)
+        return lease
+
+    def _new_verify_lease(self, node: _Node, check: Verification, now: float,
+                          out: list) -> None:
+        i = check.index
+        lease = _Lease(self._next_lease, node.name, i, i + 1, now,
+                       now + self.config.lease_seconds, "verify")
+        self._next_lease += 1
+        lease.left = 1
+        lease.verify = check
+        check.lease = lease.id
+        self._open(lease, node, out)
+
+    def _open(self, lease: _Lease, node: _Node, out: list) -> None:
         if not node.leases:
-            node.busy_since = now
+            node.busy_since = lease.mark
         node.leases[lease.id] = lease
         self._leases[lease.id] = lease
         if lease.expires_at < self._next_expiry:
             self._next_expiry = lease.expires_at
         node.stats.leases += 1
-        out.append(Assign(node.name, lease.id, tuple(range(start, stop)), lease.expires_at, kind))
-        return lease
+        out.append(Assign(node.name, lease.id, tuple(range(lease.start, lease.stop)),
+                          lease.expires_at, lease.kind))
 
     def _maybe_finish(self, lease: _Lease, now: float, out: list) -> None:
         if lease.left == 0:
@@ -327,13 +409,23 @@ class Scheduler(Policy):
 
     def _end_lease(self, lease: _Lease, cause: str, now: float) -> list[int]:
         """Forget `lease`; its unfinished segments go to its backup copy, else the queue.
-        Returns the queued indices."""
+        Returns the queued indices. A verify lease's verification goes on to comparing
+        (cause "done"), is dropped ("cancelled"), or goes back to the verify queue."""
         del self._leases[lease.id]
         node = self._nodes[lease.node]
         del node.leases[lease.id]
+        self._remember(lease.id, lease.node, lease.start, lease.end, lease.kind)
         if not node.leases:
             node.stats.busy_seconds += now - node.busy_since
         self._hungry.add(node.name)
+        check = lease.verify
+        if check is not None:
+            check.lease = 0
+            if cause == "done":
+                check.verifier = lease.node
+            elif cause != "cancelled":
+                self._check_lost(check)
+            return []
         if lease.steal:
             steal = self._steals.pop(lease.steal)
             self._totals.steals_cancelled += 1
@@ -410,6 +502,10 @@ class Scheduler(Policy):
         node.stats.segments += 1
         node.stats.chars += c
         out.append(Accept(i, node.name))
+        if self._verify_bound and not node.stats.trusted:
+            node.accepted.append(i)
+            if picked(self.config.verify_seed, i, self._verify_bound):
+                self._want_check(i, node.name)
         o = self._owner[i]
         finished: list[_Lease] = []
         if o:
@@ -446,6 +542,109 @@ class Scheduler(Policy):
         for lease in list(node.leases.values()):
             self._end_lease(lease, state, now)
         self._hungry.discard(node.name)
+        if self._verifying:  # what it was comparing is lost with it
+            for check in list(self._verifying.values()):
+                if check.verifier == node.name:
+                    check.verifier = ""
+                    self._check_lost(check)
+
+    # ------------------------------------------------------------------ verification
+
+    def _want_check(self, i: int, suspect: str) -> None:
+        if len(self._verifying) >= self.config.verify_backlog:
+            self._totals.verifications_skipped += 1
+            return
+        check = Verification(i, suspect)
+        self._verifying[i] = check
+        self._verify_queue.append(check)
+
+    def _check_lost(self, check: Verification) -> None:
+        """Its lease or comparison was lost: queue it again in front, or give it up."""
+        check.attempts += 1
+        if check.attempts >= self.config.verify_attempts:
+            self._give_up(check)
+        else:
+            self._verify_queue.appendleft(check)
+
+    def _give_up(self, check: Verification) -> None:
+        del self._verifying[check.index]
+        if check.first:
+            self._totals.unresolved_disagreements.append(
+                Disagreement(check.index, check.suspect, check.first))
+        else:
+            self._totals.verifications_skipped += 1
+
+    def _on_compared(self, ev: Compared, now: float, out: list) -> None:
+        i = ev.index
+        check = self._verifying.get(i) if type(i) is int else None
+        if (check is None or not check.verifier or check.verifier != ev.verifier
+                or check.suspect != ev.suspect):
+            return  # no such comparison pending: nothing to learn
+        del self._verifying[i]
+        check.verifier = ""
+        self._totals.verifications += 1
+        suspect, verifier, first = check.suspect, ev.verifier, check.first
+        if ev.same:
+            self._nodes[suspect].stats.verified += 1
+            if first:  # the arbiter agrees with the suspect: the first verifier lied
+                self._caught(first, f"its audio for sentence {i} differed from {suspect}'s "
+                                    f"and {verifier}'s", now, out)
+            return
+        self._totals.verification_mismatches += 1
+        if first:
+            self._caught(suspect, f"its audio for sentence {i} differed from {first}'s and "
+                                  f"{verifier}'s", now, out)
+        elif self._nodes[verifier].stats.trusted:
+            self._caught(suspect, f"its audio for sentence {i} differed from {verifier}'s "
+                                  f"(trusted)", now, out)
+        else:  # two untrusted nodes disagree: a third decides
+            check.first = verifier
+            check.attempts = 0
+            self._verifying[i] = check
+            self._verify_queue.append(check)
+
+    def _caught(self, name: str, why: str, now: float, out: list) -> None:
+        """Node `name` lied: off the job for good, and every segment it gave is made again."""
+        node = self._nodes[name]
+        node.stats.verify_failed += 1
+        node.stats.reason = why
+        out.append(RemoveNode(name, why))
+        if node.state == ACTIVE:
+            self._drop_node(node, REMOVED, now, out)
+        else:  # it had left (or was removed for failures): it stays off now
+            node.state = node.stats.state = REMOVED
+        for check in list(self._verifying.values()):
+            if check.suspect == name:  # its audio is going: nothing left to verify
+                del self._verifying[check.index]
+                if check.lease:
+                    lease = self._leases[check.lease]
+                    out.append(Revoke(lease.node, lease.id, "not needed"))
+                    self._totals.revokes += 1
+                    self._end_lease(lease, "cancelled", now)
+                else:
+                    try:
+                        self._verify_queue.remove(check)
+                    except ValueError:
+                        pass  # it was comparing: the late Compared is ignored
+            elif check.first == name:  # a liar's disagreement proves nothing
+                check.first = ""
+        bad, node.accepted = node.accepted, []
+        if not bad:
+            return
+        accepted, owner, backup, chars = self._accepted, self._owner, self._backup, self._chars
+        lost = 0
+        for i in bad:
+            accepted[i] = 0
+            owner[i] = backup[i] = 0  # (a live lease still covering it keeps no claim)
+            lost += chars[i]
+            out.append(Discard(i, name))
+        self._done_count -= len(bad)
+        self._done_chars -= lost
+        node.stats.segments -= len(bad)
+        node.stats.chars -= lost
+        node.stats.discarded += len(bad)
+        self._totals.discarded_sentences += len(bad)
+        self._queue_indices(sorted(bad))
 
     # ------------------------------------------------------------------ recovery stats
 
@@ -476,14 +675,25 @@ class Scheduler(Policy):
         return sum(nd.slots for nd in self._nodes.values()
                    if nd.state == ACTIVE and nd.responsive)
 
+    def _may_dispatch(self) -> bool:
+        # (once every segment has audio, verifications nobody can take must be given up)
+        return bool(self._hungry) or (bool(self._verify_queue) and self._done_count == self._n)
+
     def _dispatch(self, now: float, out: list) -> None:
         candidates: list | None = None  # steal/backup candidates, computed once per event
+        verifiers: int | None = None  # 1: trusted verifiers only; 0: untrusted may verify
         for name in sorted(self._hungry, key=lambda nm: self._nodes[nm].seq):
             node = self._nodes[name]
             if node.state != ACTIVE or not node.responsive:
                 self._hungry.discard(name)
                 continue
             while node.free > 0:
+                if self._verify_queue:
+                    if verifiers is None:
+                        verifiers = int(self._trusted_verifier())
+                    if ((node.stats.trusted or not verifiers)
+                            and self._try_verify(node, now, out)):
+                        continue
                 if self._queue:
                     self._assign_from_queue(node, now, out)
                     continue
@@ -496,6 +706,32 @@ class Scheduler(Policy):
                 break  # nothing for it now; stays hungry and is asked again next event
             if node.free <= 0:
                 self._hungry.discard(name)
+        if self._verify_queue and self._done_count == self._n:
+            self._give_up_unplaceable()
+
+    def _able(self, node: _Node) -> bool:
+        return node.state == ACTIVE and node.responsive and node.slots > 0
+
+    def _trusted_verifier(self) -> bool:
+        return any(nd.stats.trusted and self._able(nd) for nd in self._nodes.values())
+
+    def _try_verify(self, node: _Node, now: float, out: list) -> bool:
+        name = node.name
+        for check in self._verify_queue:
+            if not check.excludes(name):
+                self._verify_queue.remove(check)
+                self._new_verify_lease(node, check, now, out)
+                return True
+        return False
+
+    def _give_up_unplaceable(self) -> None:
+        """Every segment has audio: a queued verification that no active, responsive node may
+        take would hold JobDone back for good."""
+        able = [nd.name for nd in self._nodes.values() if self._able(nd)]
+        for check in list(self._verify_queue):
+            if not any(not check.excludes(name) for name in able):
+                self._verify_queue.remove(check)
+                self._give_up(check)
 
     def _assign_from_queue(self, node: _Node, now: float, out: list) -> None:
         cfg = self.config
@@ -513,7 +749,7 @@ class Scheduler(Policy):
         chars, prefix = self._chars, self._prefix
         quiet_after = self.config.quiet_seconds
         for lease in self._leases.values():
-            if lease.backing or lease.pos >= lease.stop:
+            if lease.backing or lease.pos >= lease.stop or lease.verify is not None:
                 continue
             node = self._nodes[lease.node]
             v = node.speed.value
@@ -610,10 +846,17 @@ class Scheduler(Policy):
         assert sum(self._chars[i] for s, e in self._queue.runs() for i in range(s, e)) == \
             self._queue.chars
         for lid, lease in self._leases.items():
-            assert lease.left == left[lid], f"lease {lid}: left {lease.left} != {left[lid]}"
-            assert lease.left > 0, f"lease {lid} should have ended"
             node = self._nodes[lease.node]
             assert node.state == ACTIVE and node.leases.get(lid) is lease
+            check = lease.verify
+            if check is not None:
+                assert lease.kind == "verify" and lease.left == 1 and lease.stop == lease.start + 1
+                assert self._verifying.get(lease.start) is check and check.lease == lid
+                assert not check.excludes(lease.node), f"lease {lid} verifies its own audio"
+                assert not (lease.backing or lease.backed_by or lease.steal)
+                continue
+            assert lease.left == left[lid], f"lease {lid}: left {lease.left} != {left[lid]}"
+            assert lease.left > 0, f"lease {lid} should have ended"
             if lease.backing:
                 assert self._leases[lease.backing].backed_by == lid
             if lease.backed_by:
@@ -628,3 +871,17 @@ class Scheduler(Policy):
         for sid, steal in self._steals.items():
             assert self._leases[steal.lease].steal == sid
         assert self._done_count == sum(accepted)
+        assert self._done_chars == sum(c for c, a in zip(self._chars, accepted) if a)
+        assert len(self._verifying) <= self.config.verify_backlog
+        queued_checks = {id(c) for c in self._verify_queue}
+        assert len(queued_checks) == len(self._verify_queue), "verification queued twice"
+        for i, check in self._verifying.items():
+            assert check.index == i and accepted[i], f"verification of {i} without audio"
+            assert i in self._nodes[check.suspect].accepted, f"{i} not from {check.suspect}"
+            states = (check.lease != 0, bool(check.verifier), id(check) in queued_checks)
+            assert sum(states) == 1, f"{check!r}: lease/comparing/queued = {states}"
+        for check in self._verify_queue:
+            assert self._verifying.get(check.index) is check
+        if self._verify_bound:
+            held = [i for nd in self._nodes.values() for i in nd.accepted]
+            assert len(held) == len(set(held)) and all(accepted[i] for i in held)

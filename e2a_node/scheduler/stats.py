@@ -28,6 +28,11 @@ class NodeStats:
     backups: int = 0  # backup leases given to it
     duplicates: int = 0  # its audio dropped because the segment already had audio
     duplicate_chars: int = 0
+    forged: int = 0  # its audio for segments it never held (each also counts in failures)
+    trusted: bool = False  # joined as trusted: its audio is not verified
+    verified: int = 0  # its segments whose audio a verifier made again, byte for byte
+    verify_failed: int = 0  # times its audio was found to differ (it was taken off the job)
+    discarded: int = 0  # its accepted segments deleted because it was found lying
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +49,19 @@ class Recovery:
     pending: int = 0  # of those, not yet re-assigned (or done)
     recovered_at: float | None = None
     seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Disagreement:
+    """Two untrusted nodes made different audio for `index` and no third node could say who
+    was right: the stored audio (from `suspect`) was kept. The driver should warn."""
+
+    index: int
+    suspect: str
+    verifier: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,9 +85,16 @@ class JobStats:
     retries: int = 0  # segments returned to the queue after a segment failure
     duplicates: int = 0  # audio dropped as already stored
     duplicate_chars: int = 0
+    stale_audio: int = 0  # audio dropped because the sender's lease on it had ended
+    forged_audio: int = 0  # audio dropped because the sender never held the segment
     revokes: int = 0
+    verifications: int = 0  # comparisons made (Compared events that counted)
+    verification_mismatches: int = 0  # of those, different bytes
+    verifications_skipped: int = 0  # picked but not verified (backlog full, no verifier, attempts)
+    discarded_sentences: int = 0  # accepted audio deleted because its node was found lying
     nodes: list[NodeStats] = field(default_factory=list)
     recoveries: list[Recovery] = field(default_factory=list)
+    unresolved_disagreements: list[Disagreement] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
