@@ -6,6 +6,8 @@ the target document path relative to the OPF directory, an optional fragment id,
 children. An EPUB 3 `<li>` with a `<span>` instead of a link (a group heading such as an
 author's name) is an entry without a target. A child list marked `hidden` is remembered:
 the book's author did not want those sub-entries shown, so they are never chapters.
+Entries nested deeper than `MAX_TOC_DEPTH` levels are not read (their text stays in the
+chapter of the entry above them). Entity references in labels are settled as in `xhtml.py`.
 
 Landmarks (EPUB 3 `<nav epub:type="landmarks">`) and the EPUB 2 `<guide>` tell which
 targets are boilerplate (toc, copyright page, title page, colophon, index ...) and where the
@@ -21,13 +23,17 @@ from urllib.parse import unquote, urlsplit
 from lxml import etree
 
 from .common import collapse
-from .xhtml import epub_types, localname, parse_markup, roles
+from .xhtml import epub_types, localname, parse_markup, roles, settle_entities
 
 # EPUB 2 guide types and EPUB 3 landmark types that name boilerplate.
 LANDMARK_BOILERPLATE = frozenset(
     """toc title-page titlepage copyright-page colophon index loi lot imprint
     halftitlepage uncopyright landmarks""".split()
 )
+# Real tables of contents nest 2-4 levels (part, chapter, section). Deeper levels are not
+# read: they would only be merged into their parents' chapters, and deep nesting must not
+# run the (recursive) readers out of stack.
+MAX_TOC_DEPTH = 32
 
 
 @dataclass
@@ -70,7 +76,7 @@ def _children(el: etree._Element, name: str) -> list[etree._Element]:
     return [child for child in el if localname(child) == name]
 
 
-def _nav_list(ol: etree._Element, base: str) -> list[TocEntry]:
+def _nav_list(ol: etree._Element, base: str, depth: int = 1) -> list[TocEntry]:
     entries: list[TocEntry] = []
     for li in _children(ol, "li"):
         label_el = next((c for c in li if localname(c) in ("a", "span")), None)
@@ -86,8 +92,8 @@ def _nav_list(ol: etree._Element, base: str) -> list[TocEntry]:
             path, fragment = resolve_href(base, label_el.get("href"))
             types = epub_types(label_el)
         entry = TocEntry(label, path, fragment, types)
-        if sub is not None:
-            entry.children = _nav_list(sub, base)
+        if sub is not None and depth < MAX_TOC_DEPTH:
+            entry.children = _nav_list(sub, base, depth + 1)
             entry.children_hidden = sub.get("hidden") is not None
         entries.append(entry)
     return entries
@@ -119,11 +125,12 @@ def parse_ncx(data: bytes, ncx_path: str) -> list[TocEntry]:
     root = etree.fromstring(data, parser)
     if root is None:
         return []
+    settle_entities(root)
     nav_map = next((el for el in root.iter() if localname(el) == "navmap"), None)
     if nav_map is None:
         return []
 
-    def points(parent: etree._Element) -> list[TocEntry]:
+    def points(parent: etree._Element, depth: int = 1) -> list[TocEntry]:
         entries = []
         for point in _children(parent, "navpoint"):
             label_el = next((c for c in point if localname(c) == "navlabel"), None)
@@ -133,7 +140,8 @@ def parse_ncx(data: bytes, ncx_path: str) -> list[TocEntry]:
                 ncx_path, content.get("src") if content is not None else None
             )
             entry = TocEntry(label, path, fragment)
-            entry.children = points(point)
+            if depth < MAX_TOC_DEPTH:
+                entry.children = points(point, depth + 1)
             entries.append(entry)
         return entries
 

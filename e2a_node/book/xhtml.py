@@ -1,8 +1,11 @@
 """Text extraction from (X)HTML documents, shared by the EPUB and the HTML loaders.
 
 `parse_markup(bytes)` parses a document robustly: strict XML first (EPUB content is XHTML),
-again after turning HTML named entities (`&nbsp;`) into numeric ones, and finally with the
-forgiving HTML parser for tag soup.
+again after cleaning the source (`clean_source`: HTML named entities such as `&nbsp;` made
+numeric, references to any other entity dropped, a DOCTYPE's internal subset removed), and
+finally the cleaned source with the forgiving HTML parser for tag soup. Entities are never
+resolved (no XXE, no billion laughs); entity references a parser leaves in the tree are
+settled the same way (`settle_entities`), so neither "&xxe;" nor a subset's "]>" is read.
 
 `extract(root)` walks the tree and returns *blocks*: one paragraph per block element (p,
 div without block children, h1-h6, li, blockquote paragraphs, td/th, dd/dt, pre, figcaption,
@@ -123,24 +126,136 @@ def decode_markup(data: bytes) -> str:
     return data.decode("cp1252", errors="replace")
 
 
-_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
-_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
+# HTML named entities ("nbsp" -> "\xa0"; a few stand for two characters).
+HTML_ENTITIES = {
+    name[:-1]: chars for name, chars in html.entities.html5.items() if name.endswith(";")
+}
+_REFERENCE = re.compile(
+    r"&(?:#[xX](?P<hex>[0-9A-Fa-f]{1,32})|#(?P<dec>[0-9]{1,32})|(?P<name>[^\W\d][\w.:-]{0,63}));"
+)
+# Characters XML does not allow (C0 controls but tab and newlines, surrogates, U+FFFE/FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
+_DOCTYPE = re.compile(r"<!DOCTYPE\b", re.I)
+_HTML_START = re.compile(r"<html\b", re.I)
 
 
-def _numeric_entities(text: str) -> str:
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in _XML_ENTITIES:
-            return match.group(0)
-        codepoint = html.entities.name2codepoint.get(name)
-        return f"&#{codepoint};" if codepoint else match.group(0)
+def _is_xml_char(codepoint: int) -> bool:
+    return codepoint in (0x9, 0xA, 0xD) or 0x20 <= codepoint <= 0xD7FF or (
+        0xE000 <= codepoint <= 0xFFFD or 0x10000 <= codepoint <= 0x10FFFF
+    )
 
-    return _ENTITY.sub(repl, text)
+
+def _settle_reference(match: re.Match[str]) -> str:
+    """One `&...;` in the source: XML's own entities and valid character references stay,
+    HTML named entities become character references, anything else goes."""
+    name = match.group("name")
+    if name is None:
+        digits = match.group("hex") or match.group("dec")
+        codepoint = int(digits, 16 if match.group("hex") else 10)
+        return match.group(0) if _is_xml_char(codepoint) else ""
+    if name in _XML_ENTITIES:
+        return match.group(0)
+    return "".join(f"&#{ord(ch)};" for ch in HTML_ENTITIES.get(name, ""))
+
+
+def _subset_end(text: str, i: int) -> int | None:
+    """Index just past the `]` that closes a DOCTYPE internal subset opened before `i`.
+
+    Declarations are skipped whole, honouring quotes and comments, so a `]>` inside an entity
+    value does not end the subset. None when the subset never closes.
+    """
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "]":
+            return i + 1
+        if text.startswith("<!--", i):
+            end = text.find("-->", i + 4)
+            i = n if end < 0 else end + 3
+        elif text.startswith("<?", i):
+            end = text.find("?>", i + 2)
+            i = n if end < 0 else end + 2
+        elif ch == "<":  # <!ENTITY ...>, <!ATTLIST ...>: up to the > outside quotes
+            i += 1
+            while i < n and text[i] != ">":
+                if text[i] in "\"'":
+                    end = text.find(text[i], i + 1)
+                    i = n if end < 0 else end + 1
+                else:
+                    i += 1
+            i += 1
+        elif ch in "\"'":
+            end = text.find(ch, i + 1)
+            i = n if end < 0 else end + 1
+        else:
+            i += 1
+    return None
+
+
+def _drop_internal_subsets(text: str) -> str:
+    """`<!DOCTYPE html [<!ENTITY ...>]>` -> `<!DOCTYPE html >`: the forgiving HTML parser would
+    end the DOCTYPE at the first `>` and read the rest of the subset ("]>") as text."""
+    out: list[str] = []
+    pos = 0
+    for match in _DOCTYPE.finditer(text):
+        if match.start() < pos:
+            continue
+        i = match.end()
+        while i < len(text) and text[i] not in "[>":  # the public and system ids
+            if text[i] in "\"'":
+                end = text.find(text[i], i + 1)
+                i = len(text) if end < 0 else end
+            i += 1
+        if i >= len(text) or text[i] != "[":
+            continue
+        end = _subset_end(text, i + 1)
+        if end is None:  # never closed: drop the DOCTYPE up to the document itself
+            html_start = _HTML_START.search(text, i)
+            if html_start is None:
+                continue
+            out.append(text[pos : match.start()])
+            pos = html_start.start()
+            continue
+        out.append(text[pos:i])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def clean_source(text: str) -> str:
+    """Markup text made safe for the second and third parse: no internal DTD subset, no
+    characters XML forbids, entity references settled as `_settle_reference` says."""
+    return _REFERENCE.sub(_settle_reference, _NOT_XML.sub("", _drop_internal_subsets(text)))
+
+
+def settle_entities(root: etree._Element) -> etree._Element:
+    """Entity references left in a parsed tree (entities are never resolved, so a reference
+    to a declared entity stays a node): an HTML named entity becomes its character(s), any
+    other goes, its tail staying. Returns `root`."""
+    for node in list(root.iter(etree.Entity)):
+        parent = node.getparent()
+        if parent is None:
+            continue
+        text = HTML_ENTITIES.get(node.name, "") + (node.tail or "")
+        previous = node.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+        parent.remove(node)
+    return root
 
 
 def parse_markup(data: bytes) -> etree._Element:
-    """Parse an (X)HTML document; raises ValueError when nothing can be made of it."""
+    """Parse an (X)HTML document; raises ValueError when nothing can be made of it.
+
+    Entities are never resolved (no XXE, no billion laughs). References to HTML named
+    entities come out as their characters, references to any other entity (one the
+    document declares, or an unknown one) are dropped, and a DOCTYPE's internal subset never
+    becomes text.
+    """
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, huge_tree=True, remove_comments=True,
         remove_pis=True, load_dtd=False,
@@ -148,20 +263,20 @@ def parse_markup(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, parser)
         if root is not None:
-            return root
+            return settle_entities(root)
     except etree.XMLSyntaxError:
         pass
-    text = _XML_DECL.sub("", decode_markup(data), count=1)
+    text = clean_source(_XML_DECL.sub("", decode_markup(data), count=1))
     try:
-        root = etree.fromstring(_numeric_entities(text).encode("utf-8"), parser)
+        root = etree.fromstring(text.encode("utf-8", errors="replace"), parser)
         if root is not None:
-            return root
+            return settle_entities(root)
     except etree.XMLSyntaxError:
         pass
     if not text.strip():
         raise ValueError("empty document")
     try:
-        return lxml_html.document_fromstring(text)
+        return settle_entities(lxml_html.document_fromstring(text))
     except (etree.ParserError, ValueError) as exc:
         raise ValueError(f"unparseable markup: {exc}") from exc
 
