@@ -13,7 +13,9 @@
   `ebook-convert` when it is on PATH (`calibre.load_with_calibre`).
 
 Every problem a user can cause is raised as `e2a_node.errors.BookError` with one line that
-names the file; no other exception escapes.
+names the file; no other exception escapes. A book is untrusted input: archives, text and
+chapter counts are capped (`archive.py`, `limits.py`), entities are never resolved
+(`xhtml.py`), and a part that cannot be read is left out with a line in `Book.warnings`.
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ applied to font files) is part of the EPUB standard and harmless, so such books 
 from __future__ import annotations
 
 import posixpath
-import zipfile
 
 from lxml import etree
 
 from ..errors import BookError
+from .archive import CheckedArchive
 
 FONT_OBFUSCATION = frozenset(
     {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
@@ -33,12 +33,12 @@ def drm_message(name: str) -> str:
     )
 
 
-def check_encryption(zf: zipfile.ZipFile, name: str) -> None:
+def check_encryption(archive: CheckedArchive, name: str) -> None:
     """Raise BookError when the archive's encryption.xml encrypts anything but fonts."""
-    member = next((n for n in zf.namelist() if n.lower() == "meta-inf/encryption.xml"), None)
+    member = next((n for n in archive.namelist() if n.lower() == "meta-inf/encryption.xml"), None)
     if member is None:
         return
-    data = zf.read(member)
+    data = archive.read(member)
     try:
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError:

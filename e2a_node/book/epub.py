@@ -51,21 +51,32 @@ dedication, are still read, titled by their own heading.) A chapter with no text
 
 Without a usable TOC, each spine document that starts with a heading starts a chapter
 titled by that heading (documents without one join the chapter before).
+
+Hostile and damaged books
+-------------------------
+The archive is checked before anything is read, and read with bounded memory
+(`archive.CheckedArchive`: zip bombs, lying sizes, too many entries); only the documents and
+the NCX are kept in memory. The text and chapters are capped (`limits.py`). A document that
+cannot be parsed (or is missing from the archive), a spine entry naming no manifest item and
+a table of contents that cannot be read are left out with one line each in `Book.warnings`.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from ebooklib import epub as ebooklib_epub
 from lxml import etree
 
 from ..errors import BookError
+from .archive import MAX_ENTRIES, CheckedArchive, shown
 from .common import (
     collapse,
     drop_repeated_title,
@@ -76,9 +87,10 @@ from .common import (
 )
 from .cover import find_cover
 from .drm import check_encryption
+from .limits import MAX_MARKUP_BYTES, check_book_size, check_text_chars
 from .model import Book, Chapter
 from .toc import LANDMARK_BOILERPLATE, Landmark, TocEntry, guide_landmarks, parse_nav, parse_ncx
-from .xhtml import BOILERPLATE_TYPES, Block, Extracted, extract, parse_markup
+from .xhtml import BOILERPLATE_TYPES, Block, Extracted, extract, parse_markup, settle_entities
 
 DOCUMENT_TYPES = ("application/xhtml+xml", "text/html", "application/x-dtbook+xml")
 BOILERPLATE_LABELS = frozenset(
@@ -124,58 +136,106 @@ class _Boundary:
 # ------------------------------------------------------------------------------ package
 
 
-def _open_package(path: Path, name: str) -> tuple[ebooklib_epub.EpubBook, str]:
-    """Check the archive and DRM, then read the OPF package with ebooklib."""
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+# Manifest items whose bytes the reader keeps: the documents and the NCX. Everything else
+# (images, fonts, audio, video, style sheets) is left in the archive; the cover image is read
+# from there when it is looked for.
+_KEPT_TYPES = frozenset({*DOCUMENT_TYPES, "application/x-dtbncx+xml"})
+
+
+def _open_package(archive: CheckedArchive, path: Path, name: str) -> tuple[ebooklib_epub.EpubBook, _Reader]:
+    """Check DRM and the container, then read the OPF package with ebooklib."""
+    check_encryption(archive, name)
+    if "META-INF/container.xml" not in archive:
+        raise BookError(f"{name} is not a valid EPUB (no META-INF/container.xml)")
     try:
-        with zipfile.ZipFile(path) as zf:
-            check_encryption(zf, name)
-            names = set(zf.namelist())
-            if "META-INF/container.xml" not in names:
-                raise BookError(f"{name} is not a valid EPUB (no META-INF/container.xml)")
-            container = etree.fromstring(
-                zf.read("META-INF/container.xml"),
-                etree.XMLParser(resolve_entities=False, no_network=True),
-            )
-            rootfile = next(
-                (el.get("full-path") for el in container.iter()
-                 if isinstance(el.tag, str) and el.tag.endswith("rootfile")
-                 and el.get("full-path")),
-                None,
-            )
-            if not rootfile or posixpath.normpath(rootfile) not in names:
-                raise BookError(f"{name} is not a valid EPUB (no OPF package document)")
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
-        raise BookError(f"{name} is not a valid EPUB (corrupt or not a zip archive)") from None
+        container = etree.fromstring(
+            archive.read("META-INF/container.xml"),
+            etree.XMLParser(resolve_entities=False, no_network=True),
+        )
     except etree.XMLSyntaxError:
         raise BookError(f"{name} is not a valid EPUB (unreadable META-INF/container.xml)") from None
+    rootfile = next(
+        (el.get("full-path") for el in container.iter()
+         if isinstance(el.tag, str) and el.tag.endswith("rootfile") and el.get("full-path")),
+        None,
+    )
+    if not rootfile or posixpath.normpath(rootfile) not in archive:
+        raise BookError(f"{name} is not a valid EPUB (no OPF package document)")
 
-    reader = _Reader(str(path), {"ignore_ncx": True})
+    reader = _Reader(archive, str(path))
     try:
         book = reader.load()
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+    except BookError:
+        raise
+    except _CORRUPT as exc:
         raise BookError(f"{name} is not a valid EPUB (corrupt or not a zip archive)") from exc
     except etree.XMLSyntaxError as exc:
         raise BookError(f"{name} is not a valid EPUB (unreadable OPF package document)") from exc
     except Exception as exc:  # noqa: BLE001 - ebooklib raises whatever its parsing hits
         raise BookError(f"{name} is not a valid EPUB ({_one_line(exc)})") from exc
-    return book, reader.opf_dir
+    return book, reader
 
 
 class _Reader(ebooklib_epub.EpubReader):
-    """ebooklib's reader, made tolerant of what this module does not need from it.
+    """ebooklib's reader, reading through the checked archive and only what this module uses.
 
-    A manifest entry whose file is missing reads as empty instead of failing the whole
-    book; ebooklib's own TOC parsing (nav and NCX) is skipped, since `toc.py` reads the
-    navigation itself, and a broken `<spine toc=...>` reference is ignored.
+    Every read goes through `CheckedArchive.read` (bounded; ebooklib's own `_load` would open
+    the file again with `zipfile` and read each entry whole). Only documents and the NCX are
+    kept in memory (`_KEPT_TYPES`); other manifest items read as empty. A manifest entry whose
+    file is missing reads as empty too (its name goes to `missing`) instead of failing the
+    whole book; ebooklib's own TOC parsing (nav and NCX) is skipped, since `toc.py` reads the
+    navigation itself, and a broken `<spine toc=...>` reference is ignored. Entity references
+    in the package document are settled (`xhtml.settle_entities`) before its metadata is read.
     """
 
+    def __init__(self, archive: CheckedArchive, file_name: str):
+        super().__init__(file_name, {"ignore_ncx": True})
+        self.archive = archive
+        self.missing: set[str] = set()
+        self._not_kept: set[str] = set()
+        self._reads = 0
+
+    def _load(self):
+        self._load_container()
+        self._load_opf_file()
+
     def read_file(self, name):
-        try:
-            return super().read_file(name)
-        except KeyError:
-            if name in (self.opf_file, "META-INF/container.xml"):
-                raise
+        name = posixpath.normpath(name)
+        self._reads += 1
+        if self._reads > MAX_ENTRIES + 2:  # container, package, then one per manifest item
+            raise BookError(
+                f"{self.archive.book}: its manifest lists more than {MAX_ENTRIES:,} items "
+                f"(limit {MAX_ENTRIES:,}); refusing a possible zip bomb"
+            )
+        if name in self._not_kept:
             return b""
+        try:
+            return self.archive.read(name, MAX_MARKUP_BYTES)
+        except KeyError:
+            if name in (posixpath.normpath(self.opf_file or ""), "META-INF/container.xml"):
+                raise
+            self.missing.add(name)
+            return b""
+
+    def _load_metadata(self):
+        root = self.container.getroot()
+        if root is not None:
+            settle_entities(root)
+        super()._load_metadata()
+
+    def _load_manifest(self):
+        kept: set[str] = set()
+        other: set[str] = set()
+        manifest = self.container.find(f"{{{ebooklib_epub.NAMESPACES['OPF']}}}manifest")
+        for item in manifest if manifest is not None else ():
+            href = item.get("href") if isinstance(item.tag, str) else None
+            if not href:
+                continue
+            names = {posixpath.normpath(posixpath.join(self.opf_dir, h)) for h in (href, unquote(href))}
+            (kept if (item.get("media-type") or "") in _KEPT_TYPES else other).update(names)
+        self._not_kept = other - kept
+        super()._load_manifest()
 
     def _parse_ncx(self, data):  # noqa: ARG002 - see class docstring
         self.book.toc = []
@@ -224,21 +284,45 @@ def _metadata(book: ebooklib_epub.EpubBook, fallback_title: str) -> tuple[str, l
 def load_epub(path: Path, *, include_all: bool = False, source_path: Path | None = None) -> Book:
     source = source_path or path
     name = source.name
-    book, _opf_dir = _open_package(path, name)
+    try:
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            archive = CheckedArchive(zf, name, os.fstat(fh.fileno()).st_size)
+            return _load(archive, path, source, include_all)
+    except _CORRUPT:
+        raise BookError(f"{name} is not a valid EPUB (corrupt or not a zip archive)") from None
+
+
+def _load(archive: CheckedArchive, path: Path, source: Path, include_all: bool) -> Book:
+    name = source.name
+    book, reader = _open_package(archive, path, name)
+    opf_dir = reader.opf_dir
     title, authors, language = _metadata(book, prettify_stem(source))
+    warnings: list[str] = []
+
+    def in_archive(opf_path: str) -> str:
+        return posixpath.normpath(posixpath.join(opf_dir, opf_path))
 
     items = [it for it in book.get_items() if getattr(it, "file_name", None)]
     by_id = {it.id: it for it in items if it.id}
     by_path = {posixpath.normpath(it.file_name): it for it in items}
 
-    # Spine documents, in reading order.
+    # Spine documents, in reading order; a document listed twice is read once.
     docs: list[_Doc] = []
+    seen: set[str] = set()
     for idref, linear in book.spine:
         item = by_id.get(idref)
-        if item is None or (item.media_type or "") not in DOCUMENT_TYPES:
+        if item is None:
+            warnings.append(
+                f"the spine names {shown(str(idref))!r}, which is not in the manifest; "
+                "it is left out"
+            )
             continue
+        doc_path = posixpath.normpath(item.file_name)
+        if (item.media_type or "") not in DOCUMENT_TYPES or doc_path in seen:
+            continue
+        seen.add(doc_path)
         docs.append(_Doc(
-            path=posixpath.normpath(item.file_name),
+            path=doc_path,
             data=item.content or b"",
             linear=(linear or "yes").strip().lower() != "no",
             nav=isinstance(item, ebooklib_epub.EpubNav),
@@ -251,7 +335,8 @@ def load_epub(path: Path, *, include_all: bool = False, source_path: Path | None
         if isinstance(item, ebooklib_epub.EpubNav):
             try:
                 nav_toc, nav_landmarks = parse_nav(item.content, posixpath.normpath(item.file_name))
-            except (ValueError, etree.LxmlError):
+            except (ValueError, etree.LxmlError) as exc:
+                warnings.append(_unreadable_toc(in_archive(item.file_name), exc, reader))
                 continue
             toc = toc or nav_toc
             landmarks += nav_landmarks
@@ -260,7 +345,8 @@ def load_epub(path: Path, *, include_all: bool = False, source_path: Path | None
             if isinstance(item, ebooklib_epub.EpubNcx):
                 try:
                     toc = parse_ncx(item.content, posixpath.normpath(item.file_name))
-                except (ValueError, etree.LxmlError):
+                except (ValueError, etree.LxmlError) as exc:
+                    warnings.append(_unreadable_toc(in_archive(item.file_name), exc, reader))
                     toc = []
                 if toc:
                     break
@@ -283,23 +369,46 @@ def load_epub(path: Path, *, include_all: bool = False, source_path: Path | None
         for entry in top.walk():
             if entry.path and entry.fragment:
                 split_ids.setdefault(entry.path, set()).add(entry.fragment)
+    chars = 0
     for doc in read_docs:
         try:
             doc.text = extract(parse_markup(doc.data), split_ids.get(doc.path, set()))
-        except ValueError:
+        except ValueError as exc:
             doc.text = Extracted()
+            full = in_archive(doc.path)
+            reason = "it is missing from the archive" if full in reader.missing else _one_line(exc)
+            label = labels_by_path.get(doc.path)
+            part = f"chapter {label[:80]!r} ({shown(full)})" if label else f"document {shown(full)}"
+            warnings.append(f"{part} could not be read: {reason[:160]}; it is left out")
+        chars += sum(len(b.text) for b in doc.text.blocks)
+        check_text_chars(name, chars)
 
     assembler = _Assembler(read_docs, landmarks, include_all, title, skipped)
     chapters = assembler.chapters(toc)
     if not chapters:
         raise BookError(f"{name} has no readable text")
+    check_book_size(name, chapters)
+
+    def read_item(opf_path: str) -> bytes | None:
+        """A manifest item's bytes for the cover, from the archive; None when unreadable."""
+        if opf_path not in by_path:
+            return None
+        full = in_archive(opf_path)
+        try:
+            return archive.read(full)
+        except KeyError:
+            return None
+        except _CORRUPT as exc:
+            warnings.append(f"image {shown(full)} could not be read ({_one_line(exc)}); "
+                            "it is not used as the cover")
+            return None
 
     cover, cover_mime = find_cover(
         [(it.id, posixpath.normpath(it.file_name), it.media_type or "",
           set(getattr(it, "properties", []) or [])
           | ({"cover-image"} if isinstance(it, ebooklib_epub.EpubCover) else set()))
          for it in items],
-        lambda p: by_path[p].content if p in by_path else None,
+        read_item,
         _meta_cover(book),
         landmarks,
         [d.path for d in docs],
@@ -313,7 +422,13 @@ def load_epub(path: Path, *, include_all: bool = False, source_path: Path | None
         cover=cover,
         cover_mime=cover_mime,
         skipped=skipped,
+        warnings=warnings,
     )
+
+
+def _unreadable_toc(full: str, exc: Exception, reader: _Reader) -> str:
+    reason = "it is missing from the archive" if full in reader.missing else _one_line(exc)
+    return f"table of contents {shown(full)} could not be read: {reason[:160]}; it is not used"
 
 
 def _opf_metas(book: ebooklib_epub.EpubBook) -> list[tuple[str | None, dict]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import BookError
 from .common import collapse, drop_repeated_title, prettify_stem, roman_heading_to_number
+from .limits import MAX_MARKUP_BYTES, check_book_size, read_capped
 from .model import Book, Chapter
 from .xhtml import Block, extract, localname, parse_markup
 
@@ -79,10 +80,7 @@ def split_chapters(blocks: list[Block], fallback_title: str) -> list[Chapter]:
 
 
 def load_html(path: Path, *, include_all: bool = False) -> Book:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BookError(f"{path.name} could not be read ({exc.strerror or exc})") from None
+    data = read_capped(path, MAX_MARKUP_BYTES, "HTML books")
     try:
         root = parse_markup(data)
     except ValueError:
@@ -104,6 +102,7 @@ def load_html(path: Path, *, include_all: bool = False) -> Book:
     chapters = split_chapters(blocks, doc.title or prettify_stem(path))
     if not chapters:
         raise BookError(f"{path.name} has no readable text")
+    check_book_size(path.name, chapters)
     return Book(
         title=title,
         authors=_authors(root),

@@ -26,6 +26,9 @@ class Book:
     cover: bytes | None = None  # raster image bytes (JPEG or PNG) when the book has one
     cover_mime: str | None = None  # "image/jpeg" or "image/png"
     skipped: list[str] = field(default_factory=list)  # titles/hrefs of sections left out
+    # One line per part that was damaged or could not be read and is left out (a chapter
+    # whose markup cannot be parsed, a table of contents that cannot be read ...).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def words(self) -> int:

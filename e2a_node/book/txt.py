@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..errors import BookError
 from .common import collapse, drop_repeated_title, prettify_stem
+from .limits import MAX_TEXT_FILE_BYTES, check_book_size, check_text_chars, read_capped
 from .model import Book, Chapter
 
 _CARDINALS = (
@@ -214,17 +215,16 @@ def parse_text(
 
 
 def load_txt(path: Path, *, include_all: bool = False) -> Book:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BookError(f"{path.name} could not be read ({exc.strerror or exc})") from None
+    data = read_capped(path, MAX_TEXT_FILE_BYTES, "text books")
     title = prettify_stem(path)
     markdown = path.suffix.lower() in (".md", ".markdown")
-    chapters, skipped = parse_text(
-        decode_text(data), title, include_all=include_all, markdown=markdown
-    )
+    text = decode_text(data)
+    del data
+    check_text_chars(path.name, len(text))
+    chapters, skipped = parse_text(text, title, include_all=include_all, markdown=markdown)
     if not chapters:
         raise BookError(f"{path.name} has no readable text")
+    check_book_size(path.name, chapters)
     return Book(
         title=title, authors=[], language=None, chapters=chapters, source_path=path,
         skipped=skipped,
