@@ -6,16 +6,59 @@ model by name, and a voice-cloning clip by content: its bytes go once, in the ha
 the peer caches them by SHA-256; the job's start then names the clip by hash only.
 Device and threads are the peer's own business. Whatever the peer loads, its fingerprint
 must equal the leader's, so a peer with a different voice file is refused, never used.
+
+On the peer, what arrives is checked before anything is loaded or written (`check_from_wire`):
+voices and models by name only, a `model_path` only inside folders the node's operator allows,
+a clip only for a voice that clones, of a known audio type and bounded size. Clips are kept in a
+`ClipCache` bounded in count and bytes (least recently used go first, never one in use).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from e2a_node.errors import E2AError
+from e2a_node.synth import settings_from_wire, takes_voice_clip
 from e2a_node.synth.base import VoiceSettings
+
+log = logging.getLogger(__name__)
+
+# A cloning clip is 6-30 s of speech: 30 s of 48 kHz stereo 16-bit WAV is 5.5 MB, so 6 MB takes
+# any sensible clip (compressed ones are far smaller) and no more.
+MAX_CLIP_BYTES = 6 << 20
+# The cache keeps clips between jobs so a leader sends each once; ten or so full-size clips (or
+# many small ones) are plenty for the voices a node serves, and a disk never fills with them.
+MAX_CLIP_CACHE_BYTES = 64 << 20
+MAX_CACHED_CLIPS = 64
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# BCP 47-ish: "en", "en-US", "pt_BR", "zh-Hans-CN"
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+
+
+def _riff_wave(data: bytes) -> bool:
+    return data[:4] in (b"RIFF", b"RIFX", b"RF64") and data[8:12] == b"WAVE"
+
+
+def _mp3(data: bytes) -> bool:
+    return data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
+
+
+# The audio types a clip may be (by suffix), each with the first bytes every such file starts with.
+CLIP_TYPES = {
+    ".wav": _riff_wave,
+    ".flac": lambda data: data[:4] == b"fLaC",
+    ".ogg": lambda data: data[:4] == b"OggS",
+    ".opus": lambda data: data[:4] == b"OggS",
+    ".mp3": _mp3,
+    ".m4a": lambda data: data[4:8] == b"ftyp",
+}
 
 
 @dataclass(frozen=True)
@@ -55,22 +98,147 @@ def bundle_for_peers(settings: VoiceSettings) -> VoiceBundle:
     return VoiceBundle(portable, clip, sha, suffix)
 
 
-def settings_on_this_node(bundle: VoiceBundle, clip_dir: Path, device: str, threads: int | None) -> VoiceSettings:
-    """The settings a peer loads: the bundle's voice, the clip saved locally, its own device."""
-    settings = replace(bundle.settings, device=device, threads=threads)
+def check_from_wire(bundle: VoiceBundle, model_dirs: Sequence[Path] = ()) -> VoiceSettings:
+    """The voice a leader sent, checked before anything is loaded or written; returns the settings
+    this node would load (paths resolved here). E2AError (one line) for anything refused.
+
+    `model_dirs`: the real paths of the folders the operator allows `model_path`s in (none: no
+    `model_path` is taken)."""
+    settings = bundle.settings
+    if settings.language is not None and not _LANGUAGE.fullmatch(settings.language):
+        raise E2AError(f"language {settings.language[:40]!r} is not a language tag (e.g. en, en-US)")
+    if settings.model_path:
+        settings = replace(settings, model_path=allowed_model_path(settings.model_path, model_dirs))
+    settings = settings_from_wire(settings)
+    if bundle.clip is not None or bundle.clip_sha256 or bundle.clip_suffix:
+        check_clip(bundle, settings)
+    return settings
+
+
+def allowed_model_path(model_path: str, model_dirs: Sequence[Path]) -> str:
+    """`model_path` from a leader as a real path inside one of `model_dirs` (a relative one is
+    looked for in each); E2AError, saying the same whether or not the path exists, otherwise."""
+    if not model_dirs:
+        raise E2AError("this node takes no model_path from leaders (its operator can allow folders "
+                       "with e2a-node serve --allow-model-dir)")
+    given = Path(model_path)
+    if "\x00" not in model_path:
+        candidates = [given] if given.is_absolute() else [d / given for d in model_dirs]
+        inside = [real for real in (Path(os.path.realpath(c)) for c in candidates)
+                  if any(real.is_relative_to(d) for d in model_dirs)]
+        if inside:
+            return str(next((p for p in inside if p.exists()), inside[0]))
+    raise E2AError("model_path is outside the folders this node allows (--allow-model-dir)")
+
+
+def check_clip(bundle: VoiceBundle, settings: VoiceSettings) -> None:
+    """A cloning clip (bytes, or its hash on a job start) is taken only for a voice that clones,
+    named by a SHA-256, of a known audio type, within `MAX_CLIP_BYTES`, and arriving intact."""
+    if not takes_voice_clip(settings):
+        raise E2AError(f"this {settings.engine} voice does not clone: it takes no voice clip")
+    if settings.voice:
+        raise E2AError("a voice clip and a speaker name together: send one")
+    if not _SHA256.fullmatch(bundle.clip_sha256):
+        raise E2AError("a voice clip must be named by its SHA-256 (64 lowercase hex digits)")
+    check = CLIP_TYPES.get(bundle.clip_suffix)
+    if check is None:
+        raise E2AError(f"voice clip type {bundle.clip_suffix[:12]!r} is not taken "
+                       f"(only {', '.join(CLIP_TYPES)})")
+    if bundle.clip is None:
+        return
+    if len(bundle.clip) > MAX_CLIP_BYTES:
+        raise E2AError(f"voice clip of {len(bundle.clip) / 1e6:.1f} MB: a node takes at most "
+                       f"{MAX_CLIP_BYTES / 1e6:.1f} MB (6-30 s of speech is enough)")
+    if not check(bundle.clip):
+        raise E2AError(f"the voice clip is not {bundle.clip_suffix} audio (its first bytes say otherwise)")
+    if hashlib.sha256(bundle.clip).hexdigest() != bundle.clip_sha256:
+        raise E2AError("the voice clip arrived damaged (checksum mismatch)")
+
+
+class ClipCache:
+    """Cloning clips kept on disk by SHA-256, at most `max_clips` and `max_bytes` together; the
+    least recently used go first, never one `in_use`. The order survives restarts (file times)."""
+
+    _NAME = re.compile(r"([0-9a-f]{64})(\.[a-z0-9]{1,8})")
+
+    def __init__(self, folder: Path, max_bytes: int = MAX_CLIP_CACHE_BYTES, max_clips: int = MAX_CACHED_CLIPS) -> None:
+        self.folder = folder
+        self.max_bytes, self.max_clips = max_bytes, max_clips
+        self._clips: OrderedDict[str, tuple[Path, int]] = OrderedDict()  # sha -> (file, size), oldest first
+        found = []
+        if folder.is_dir():
+            for path in folder.iterdir():
+                m = self._NAME.fullmatch(path.name)
+                if m and path.is_file():
+                    st = path.stat()
+                    found.append((st.st_mtime, m.group(1), path, st.st_size))
+                elif path.name.endswith(".tmp"):
+                    path.unlink(missing_ok=True)  # a write cut short
+        for _mtime, sha, path, size in sorted(found):
+            self._clips[sha] = (path, size)
+        self._evict(set(), 0)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _path, size in self._clips.values())
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self._clips
+
+    def find(self, sha: str) -> Path:
+        """The cached clip `sha`, marked as just used; E2AError when it is not here."""
+        entry = self._clips.get(sha)
+        if entry is None or not entry[0].is_file():
+            self._clips.pop(sha, None)
+            raise E2AError(f"voice clip {sha[:12]}… is not cached on this node (the leader sends it in the handshake)")
+        self._clips.move_to_end(sha)
+        os.utime(entry[0])
+        return entry[0]
+
+    def put(self, sha: str, suffix: str, data: bytes, in_use: Collection[str] = ()) -> Path:
+        """Store a clip already checked (`check_clip`), making room by evicting unused ones."""
+        if sha in self._clips:
+            return self.find(sha)
+        self._evict(set(in_use), len(data), incoming=1)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{sha}{suffix}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        self._clips[sha] = (path, len(data))
+        return path
+
+    def discard(self, sha: str) -> None:
+        entry = self._clips.pop(sha, None)
+        if entry is not None:
+            entry[0].unlink(missing_ok=True)
+
+    def _evict(self, in_use: set[str], incoming_bytes: int, incoming: int = 0) -> None:
+        def over() -> bool:
+            return (len(self._clips) + incoming > self.max_clips
+                    or self.total_bytes + incoming_bytes > self.max_bytes)
+
+        for sha in [s for s in self._clips if s not in in_use]:  # oldest first
+            if not over():
+                return
+            log.info("clip cache full: dropping clip %s…", sha[:12])
+            self.discard(sha)
+        if over() and incoming:
+            raise E2AError("this node's voice clip cache is full of clips in use; try again when a job ends")
+
+
+def settings_on_this_node(bundle: VoiceBundle, clips: ClipCache | Path, device: str, threads: int | None,
+                          settings: VoiceSettings | None = None, in_use: Collection[str] = ()) -> VoiceSettings:
+    """The settings a peer loads: the bundle's voice (or `settings`, what `check_from_wire` made
+    of it), the clip saved locally, its own device."""
+    if not isinstance(clips, ClipCache):
+        clips = ClipCache(clips)
+    settings = replace(settings or bundle.settings, device=device, threads=threads)
     if bundle.clip_sha256:
-        path = clip_dir / f"{bundle.clip_sha256}{bundle.clip_suffix or '.wav'}"
         if not bundle.clip:
-            if not path.exists():
-                raise E2AError(f"voice clip {bundle.clip_sha256[:12]}… is not cached on this node "
-                               "(the leader sends it in the handshake)")
-            return replace(settings, voice=str(path))
+            return replace(settings, voice=str(clips.find(bundle.clip_sha256)))
         if hashlib.sha256(bundle.clip).hexdigest() != bundle.clip_sha256:
             raise E2AError("the voice clip arrived damaged (checksum mismatch)")
-        clip_dir.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(bundle.clip)
-            tmp.replace(path)
+        path = clips.put(bundle.clip_sha256, bundle.clip_suffix or ".wav", bundle.clip, in_use)
         settings = replace(settings, voice=str(path))
     return settings

@@ -3,7 +3,10 @@
 Engine modules are imported lazily (``ENGINES`` maps names to module paths), so ``import
 e2a_node.synth`` costs nothing and a missing optional engine only fails when it is asked for.
 Each engine module provides ``load(settings)``, ``voices()`` and ``voice_languages(settings)``
-(what the chosen voice speaks, without loading it; None when unknown). The sleeping benchmark
+(what the chosen voice speaks, without loading it; None when unknown). For settings that come
+from another node, a module may provide ``from_wire(settings)`` (checks that they name voices and
+models, never paths; an engine without it takes no voice or model from the wire) and
+``takes_voice_clip(settings)`` (whether that voice clones from a reference clip; default: no). The sleeping benchmark
 engine ``bench`` (bench.py) is registered only when ``E2A_BENCHMARK_ENGINE=1`` at import time.
 """
 
@@ -28,6 +31,8 @@ __all__ = [
     "engine_module",
     "load_engine",
     "resolve_voice",
+    "settings_from_wire",
+    "takes_voice_clip",
 ]
 
 ENGINES = {"piper": "e2a_node.synth.piper", "coqui": "e2a_node.synth.coqui"}
@@ -46,6 +51,24 @@ def engine_module(name: str) -> ModuleType:
 def load_engine(settings: VoiceSettings) -> Engine:
     """Load the engine and voice `settings` describe. Load once, then reuse for every segment."""
     return engine_module(settings.engine).load(settings)
+
+
+def settings_from_wire(settings: VoiceSettings) -> VoiceSettings:
+    """Voice settings another node sent, checked by their engine (names only, never paths) and
+    made ready to load here; EngineError (one line) when they name something else."""
+    module = engine_module(settings.engine)
+    check = getattr(module, "from_wire", None)
+    if check is not None:
+        return check(settings)
+    if settings.voice or settings.model or settings.model_path:
+        raise EngineError(f"the {settings.engine} engine takes no voice or model from other nodes")
+    return settings
+
+
+def takes_voice_clip(settings: VoiceSettings) -> bool:
+    """Whether the voice `settings` name clones from a reference clip (an engine module's trait)."""
+    trait = getattr(engine_module(settings.engine), "takes_voice_clip", None)
+    return bool(trait(settings)) if trait is not None else False
 
 
 def all_voices() -> list[VoiceInfo]:

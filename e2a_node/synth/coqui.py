@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,11 @@ NAME = "coqui"
 INSTALL_HINT = "the coqui engine needs coqui-tts: pip install 'e2a[coqui]'"
 DEFAULT_MAX_CHARS = 250  # coqui's own sentence splitter targets this; XTTS's English limit too
 _MODEL_FILE_NAMES = ("model.pth", "best_model.pth", "model_file.pth", "model_file.pth.tar", "checkpoint.pth")
+# Names another node may send: a catalogue model is tts_models/LANG/DATASET/MODEL, each part made
+# of these characters (e.g. "zh-CN", "vits--neon", "xtts_v1.1"), never "." or ".."; a speaker is a
+# name of the model's (e.g. "Ana Florence", "p225"), never a path.
+_WIRE_MODEL_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+_WIRE_SPEAKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.'+-]{0,99}")
 # Text cleaners that spell out digits before synthesis (TTS/tts/utils/text/cleaners.py).
 _NUMBER_CLEANERS = {"english_cleaners", "phoneme_cleaners", "italian_cleaners"}
 
@@ -102,6 +108,38 @@ def _catalogue_item(catalogue: dict[str, Any], name: str) -> dict[str, Any] | No
             return None
         node = node[part]
     return node if isinstance(node, dict) else None
+
+
+def from_wire(settings: VoiceSettings) -> VoiceSettings:
+    """Settings another node sent, checked: the model by catalogue name, the speaker by name, never
+    a path (a local `model_path` is the node's to allow, see `e2a_node.voice_bundle`)."""
+    if settings.model:
+        parts = settings.model.split("/")
+        if (len(parts) != 4 or parts[0] != "tts_models"
+                or not all(_WIRE_MODEL_PART.fullmatch(p) and ".." not in p for p in parts)):
+            raise EngineError(f"coqui model {settings.model[:80]!r} is not a catalogue name "
+                              "(tts_models/LANG/DATASET/MODEL)")
+    voice = settings.voice
+    if voice is not None and (not _WIRE_SPEAKER.fullmatch(voice) or ".." in voice or os.path.lexists(voice)):
+        # load() takes a voice naming an existing file as a clip: from the wire, only names
+        raise EngineError(f"coqui speaker {voice[:60]!r} is not a speaker name (a clip travels as bytes)")
+    return settings
+
+
+def takes_voice_clip(settings: VoiceSettings) -> bool:
+    """Whether the model clones a voice from a reference clip (XTTS, YourTTS), told without loading it."""
+    if settings.model_path:
+        try:
+            _folder, _model, config_file = checkpoint_files(settings.model_path)
+            cfg = _read_json(config_file)
+        except EngineError:
+            return False
+        args = cfg.get("model_args") if isinstance(cfg.get("model_args"), dict) else {}
+        return cfg.get("model") == "xtts" or bool(args.get("speaker_encoder_config_path"))
+    if settings.model:
+        model = settings.model.split("/")[-1]
+        return model.startswith("xtts") or model == "your_tts"
+    return False
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ BUNDLED_VOICE = "en_US-joe-medium"
 # prosody. 400 characters is ~25 s of speech at ~16 chars/s, a long book sentence, and keeps a
 # segment a small unit of work for the scheduler (a crash loses little).
 MAX_CHARS = 400
+
+# A voice named by another node: letters, digits, "_", "+", "-" (the voices' own names, e.g.
+# en_US-joe-medium); no dot, slash or backslash, so never a path, "..", or an .onnx file name.
+_WIRE_VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,99}")
 
 # espeak-ng splits a segment at sentence ends and Piper synthesizes each part on its own, with no
 # pause between them. Segments are normally one sentence (the assembler adds pauses between
@@ -112,6 +117,28 @@ def voice_files(voice: str | None) -> tuple[Path, Path, str]:
         f"unknown Piper voice {voice!r}: not an .onnx file and not in {folder} "
         f"(installed: {', '.join(installed) or 'none'})"
     )
+
+
+def takes_voice_clip(settings: VoiceSettings) -> bool:
+    """Piper voices never clone: a reference clip means nothing to them."""
+    return False
+
+
+def from_wire(settings: VoiceSettings) -> VoiceSettings:
+    """Settings another node sent, checked: the voice by name only (the bundled one or one in this
+    node's voice folder), never a path; returns them with the voice file this node would load."""
+    if settings.model or settings.model_path:
+        raise EngineError("the piper engine takes no model or model_path: name the voice")
+    voice = settings.voice
+    if voice is None or voice == BUNDLED_VOICE:
+        return settings
+    if not _WIRE_VOICE.fullmatch(voice):
+        raise EngineError(f"Piper voice {voice[:60]!r} is not a voice name (letters, digits, _ + - only; "
+                          "a node loads voices by name, never by path)")
+    model = voices_dir() / f"{voice}.onnx"
+    if not model.is_file():  # the node's voices are listed by its Status (`e2a cluster ls`)
+        raise EngineError(f"unknown Piper voice {voice!r} on this node (see `e2a cluster ls` for its voices)")
+    return replace(settings, voice=str(model))
 
 
 def _read_config(config: Path) -> dict[str, Any]:
