@@ -182,7 +182,8 @@ class _Reader(ebooklib_epub.EpubReader):
 
     Every read goes through `CheckedArchive.read` (bounded; ebooklib's own `_load` would open
     the file again with `zipfile` and read each entry whole). Only documents and the NCX are
-    kept in memory (`_KEPT_TYPES`); other manifest items read as empty. A manifest entry whose
+    kept in memory (`_KEPT_TYPES`), each entry once however often the manifest lists it; other
+    manifest items read as empty. A manifest entry whose
     file is missing reads as empty too (its name goes to `missing`) instead of failing the
     whole book; ebooklib's own TOC parsing (nav and NCX) is skipped, since `toc.py` reads the
     navigation itself, and a broken `<spine toc=...>` reference is ignored. Entity references
@@ -195,6 +196,7 @@ class _Reader(ebooklib_epub.EpubReader):
         self.missing: set[str] = set()
         self._not_kept: set[str] = set()
         self._reads = 0
+        self._read: dict[str, bytes] = {}  # a manifest may list one entry many times
 
     def _load(self):
         self._load_container()
@@ -210,8 +212,11 @@ class _Reader(ebooklib_epub.EpubReader):
             )
         if name in self._not_kept:
             return b""
+        if name in self._read:
+            return self._read[name]
         try:
-            return self.archive.read(name, MAX_MARKUP_BYTES)
+            data = self._read[name] = self.archive.read(name, MAX_MARKUP_BYTES)
+            return data
         except KeyError:
             if name in (posixpath.normpath(self.opf_file or ""), "META-INF/container.xml"):
                 raise
