@@ -184,6 +184,7 @@ def _traits_from_a_peer(discovery, access, bundle, ui) -> VoiceTraits:
     import asyncio
 
     from e2a_node.clusterkey import MDNS_PROPERTY
+    from e2a_node.peer_checks import traits_problem
     from e2a_node.rpc.client import PeerClient
 
     async def ask(addr):
@@ -200,7 +201,10 @@ def _traits_from_a_peer(discovery, access, bundle, ui) -> VoiceTraits:
             return None, f"{addr.target}: {why}"
         finally:
             await client.close()
-        return (admitted.traits, "") if admitted.accepted else (None, f"{addr.target}: {admitted.reason}")
+        if not admitted.accepted:
+            return None, f"{addr.target}: {admitted.reason}"
+        problem = traits_problem(admitted.traits)
+        return (None, f"{addr.target}: {problem}") if problem else (admitted.traits, "")
 
     async def ask_all() -> VoiceTraits | None:
         pending = {asyncio.ensure_future(ask(a)) for a in discovery.wait_for(1, timeout=PEER_WAIT_SECONDS)}

@@ -165,14 +165,3 @@ def open_job_folder(plan: JobPlan, settings: dict, *, fresh: bool = False) -> Se
 def segment_seed(text: str) -> int:
     """A per-segment seed from its text, so sampling engines repeat themselves on any node."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-
-def check_audio(pcm: bytes, text: str, sample_rate: int) -> str | None:
-    """Why this audio can't be the reading of `text`, or None when it is plausible."""
-    if not pcm or len(pcm) % 2:
-        return "empty or malformed audio"
-    seconds = len(pcm) / 2 / sample_rate
-    # Speech runs ~8-20 characters a second; allow wide margins for titles, pauses and slow voices.
-    if seconds > 5 + len(text) * 0.5:
-        return f"{seconds:.1f} s of audio for {len(text)} characters"
-    return None

@@ -32,8 +32,9 @@ import grpc
 from e2a_node.audio import SegmentStore
 from e2a_node.clusterkey import MDNS_PROPERTY, ClusterAccess
 from e2a_node.errors import E2AError
-from e2a_node.job import JobPlan, check_audio, segment_seed
-from e2a_node.rpc.client import PeerAudio, PeerClient
+from e2a_node.job import JobPlan, segment_seed
+from e2a_node.peer_checks import audio_problem, max_audio_bytes, traits_mismatch
+from e2a_node.rpc.client import PeerAudio, PeerClient, PeerMisbehaved
 from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Drop, Heartbeat, JobDone,
                                 NodeJoined, NodeLeft, NodeRefused, RemoveNode, RequestSteal, Revoke,
                                 Scheduler, SchedulerConfig, SegmentFailed, StealReply, RevokeAck, Tick)
@@ -75,6 +76,9 @@ class _QueueOutbox:
 
     def __init__(self, queue: asyncio.Queue, node: str, sample_rate: int) -> None:
         self.queue, self.node, self.sample_rate = queue, node, sample_rate
+
+    async def room(self) -> None:
+        """Always room: the leader's own loop takes each result as it comes."""
 
     def audio(self, lease: int, index: int, pcm: bytes, synth_seconds: float) -> None:
         self.queue.put_nowait(PeerAudio(self.node, lease, index, pcm, self.sample_rate, synth_seconds))
@@ -135,6 +139,7 @@ class RemoteMember(Member):
     def __init__(self, name, address, slots, speed, client: PeerClient, stream, events: asyncio.Queue):
         super().__init__(name, address, slots, speed)
         self.client, self.stream = client, stream
+        self.banned = False  # it broke the protocol: not asked again during this job
         self._out: asyncio.Queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write())
         self._reader = asyncio.create_task(self._read(events))
@@ -163,6 +168,9 @@ class RemoteMember(Member):
                 events.put_nowait(event)
         except grpc.aio.AioRpcError as exc:
             reason = f"stream broke ({self.client.describe(exc)})"
+        except PeerMisbehaved as exc:
+            self.banned = True
+            reason = f"it misbehaved: {exc}"
         except asyncio.CancelledError:
             return
         except Exception as exc:  # a bug or a garbled message: lose the node, not the job
@@ -256,7 +264,7 @@ class ClusterJob:
             member.left_at = time.monotonic()
             self._mark("left", event.node, reason=event.reason)
             if isinstance(member, RemoteMember):  # if it comes back (restarted), it may join again
-                self._known[member.address] = f"unreachable@{time.monotonic()}"
+                self._known[member.address] = "refused" if member.banned else f"unreachable@{time.monotonic()}"
             self.ui.info(f"Node {event.node} left the job: {event.reason}. Its unfinished sentences go to others.")
         elif isinstance(event, Tick):
             self._check_alive()
@@ -300,6 +308,11 @@ class ClusterJob:
     def _chapter(self, index: int) -> int | None:
         return self.plan.segments[index].chapter if 0 <= index < len(self.plan.segments) else None
 
+    def _max_audio_bytes(self, index: int) -> int:
+        if not 0 <= index < len(self.plan.segments):
+            return 0
+        return max_audio_bytes(self.plan.segments[index].text, self.traits.sample_rate)
+
     def _checked(self, audio: PeerAudio):
         seg = self.plan.segments[audio.index] if 0 <= audio.index < len(self.plan.segments) else None
         if seg is None:
@@ -307,7 +320,7 @@ class ClusterJob:
         if audio.sample_rate != self.traits.sample_rate:
             return AudioInvalid(audio.node, audio.lease, audio.index,
                                 f"{audio.sample_rate} Hz audio, the job is {self.traits.sample_rate} Hz")
-        problem = check_audio(audio.pcm, seg.text, self.traits.sample_rate)
+        problem = audio_problem(audio.pcm, seg.text, self.traits.sample_rate)
         if problem:
             return AudioInvalid(audio.node, audio.lease, audio.index, problem)
         return AudioReceived(audio.node, audio.lease, audio.index)
@@ -387,9 +400,18 @@ class ClusterJob:
                 self.events.put_nowait(NodeRefused(name, admitted.reason))
                 await client.close()
                 return
-            stream = client.work(name)
+            stream = client.work(name, self._max_audio_bytes)
             started = await stream.start(self.plan.job_id, self.opt.leader_id, self.bundle.by_hash(),
                                          self.traits.fingerprint)
+            if started.ready and started.traits is not None:
+                mismatch = traits_mismatch(started.traits, self.traits)
+                if mismatch:
+                    await stream.close()
+                    await client.close()
+                    self._known[addr.target] = "refused"
+                    self.ui.info(f"Node {name} ({addr.target}) refused: {mismatch}")
+                    self.events.put_nowait(NodeRefused(name, mismatch))
+                    return
         except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
             why = client.describe(exc) if isinstance(exc, grpc.aio.AioRpcError) else "did not answer in time"
             await client.close()

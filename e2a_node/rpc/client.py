@@ -8,17 +8,19 @@ RevokeAck) with the node name filled in, so the leader's driver never sees proto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from e2a_node.clusterkey import Identity
+from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
 from e2a_node.rpc import CHANNEL_OPTIONS, PROTOCOL_VERSION
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
-from e2a_node.rpc.codec import bundle_to_pb, info_from_pb, traits_from_pb
+from e2a_node.rpc.codec import bundle_to_pb, clean, info_from_pb, traits_from_pb
 from e2a_node.rpc.tls import CHANNEL_TLS_OPTIONS, channel_credentials, describe_channel_failure
 from e2a_node.scheduler import Heartbeat, RevokeAck, SegmentFailed, StealReply
 from e2a_node.synth.base import VoiceTraits
@@ -27,6 +29,16 @@ from e2a_node.worker import WorkItem
 
 HANDSHAKE_TIMEOUT = 300.0  # loading a big model (XTTS) on a slow disk takes a while
 STATUS_TIMEOUT = 3.0
+MAX_PEER_SLOTS = 64  # more slots than any machine could feed is a lie that would starve the others
+MAX_PEER_SPEED = 1e6  # chars/s per slot; 1000x a fast GPU voice
+# Sentences a peer may be sending at once (one per slot, and a slot's next one starting) and the
+# bytes of all those unfinished sentences together: what the leader may hold for one peer.
+PARTIAL_PER_SLOT = 2
+MAX_PARTIAL_BYTES = 64 << 20
+
+
+class PeerMisbehaved(E2AError):
+    """The peer broke the protocol in a way no honest node does; the leader drops it."""
 
 
 @dataclass
@@ -98,19 +110,24 @@ class PeerClient:
             protocol_version=PROTOCOL_VERSION, leader_id=leader_id, settings=bundle_to_pb(bundle),
             expected_fingerprint=expected_fingerprint), timeout=timeout)
         traits = traits_from_pb(reply.traits) if reply.accepted else None
-        return Admitted(info_from_pb(reply.info), reply.accepted, reply.reason, traits, reply.speed)
+        return Admitted(info_from_pb(reply.info), reply.accepted, clean(reply.reason), traits, reply.speed)
 
-    def work(self, node: str) -> "WorkStream":
-        return WorkStream(node, self.stub.Work())
+    def work(self, node: str, max_bytes: Callable[[int], int] | None = None) -> "WorkStream":
+        return WorkStream(node, self.stub.Work(), max_bytes)
 
     async def close(self) -> None:
         await self.channel.close()
 
 
 class WorkStream:
-    def __init__(self, node: str, call) -> None:
+    """One job's stream to one peer. `max_bytes(index)`: the most audio sentence `index` can take
+    (0 for an index the job doesn't have); chunks beyond it end the stream with PeerMisbehaved."""
+
+    def __init__(self, node: str, call, max_bytes: Callable[[int], int] | None = None) -> None:
         self.node = node
         self.call = call
+        self.max_bytes = max_bytes
+        self.slots = 1
 
     async def start(self, job_id: str, leader_id: str, bundle: VoiceBundle, expected_fingerprint: str,
                     slots_wanted: int = 0, timeout: float = HANDSHAKE_TIMEOUT) -> Started:
@@ -122,9 +139,15 @@ class WorkStream:
             return Started(False, "the node closed the stream")
         kind = msg.WhichOneof("kind")
         if kind == "ready":
-            return Started(True, traits=traits_from_pb(msg.ready.traits), slots=msg.ready.slots, speed=msg.ready.speed)
+            r = msg.ready
+            if not 1 <= r.slots <= MAX_PEER_SLOTS:
+                return Started(False, f"it offered {r.slots} slots (expected 1-{MAX_PEER_SLOTS})")
+            if not (math.isfinite(r.speed) and 0 <= r.speed <= MAX_PEER_SPEED):
+                return Started(False, f"it claimed an impossible speed ({r.speed!r} chars/s)")
+            self.slots = r.slots
+            return Started(True, traits=traits_from_pb(r.traits), slots=r.slots, speed=r.speed)
         if kind == "busy":
-            return Started(False, msg.busy.reason)
+            return Started(False, clean(msg.busy.reason))
         return Started(False, f"unexpected first message {kind!r}")
 
     async def assign(self, lease: int, items: Sequence[WorkItem]) -> None:
@@ -140,6 +163,7 @@ class WorkStream:
     async def events(self) -> AsyncIterator[object]:
         """Everything the peer sends until the stream ends (raises AioRpcError if it breaks)."""
         parts: dict[tuple[int, int], list[bytes]] = {}
+        sizes: dict[tuple[int, int], int] = {}
         while True:
             msg = await self.call.read()
             if msg is grpc.aio.EOF:
@@ -147,16 +171,27 @@ class WorkStream:
             kind = msg.WhichOneof("kind")
             if kind == "audio":
                 a = msg.audio
-                parts.setdefault((a.lease, a.index), []).append(a.pcm)
+                key = (a.lease, a.index)
+                if key not in parts and len(parts) >= PARTIAL_PER_SLOT * self.slots:
+                    raise PeerMisbehaved(f"it sent parts of more than {len(parts)} sentences at once")
+                size = sizes.get(key, 0) + len(a.pcm)
+                if self.max_bytes is not None and size > self.max_bytes(a.index):
+                    raise PeerMisbehaved(f"it sent {size:,} bytes of audio for sentence {a.index}, more than "
+                                         "any reading of its text takes")
+                if sum(sizes.values()) + len(a.pcm) > MAX_PARTIAL_BYTES:
+                    raise PeerMisbehaved(f"it sent more than {MAX_PARTIAL_BYTES >> 20} MB of unfinished audio")
+                parts.setdefault(key, []).append(a.pcm)
+                sizes[key] = size
                 if a.last:
-                    pcm = b"".join(parts.pop((a.lease, a.index)))
+                    pcm = b"".join(parts.pop(key))
+                    del sizes[key]
                     yield PeerAudio(self.node, a.lease, a.index, pcm, a.sample_rate, a.synth_seconds)
             elif kind == "heartbeat":
                 yield Heartbeat(self.node)
             elif kind == "steal_reply":
                 yield StealReply(self.node, msg.steal_reply.steal_id, msg.steal_reply.stop_at)
             elif kind == "error":
-                yield SegmentFailed(self.node, msg.error.lease, msg.error.index, msg.error.error)
+                yield SegmentFailed(self.node, msg.error.lease, msg.error.index, clean(msg.error.error))
             elif kind == "revoke_ack":
                 yield RevokeAck(self.node, msg.revoke_ack.lease)
 

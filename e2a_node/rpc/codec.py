@@ -1,4 +1,8 @@
-"""Translation between protobuf messages and e2a's plain Python types; nothing else."""
+"""Translation between protobuf messages and e2a's plain Python types.
+
+Text that came from the other side is cleaned on the way in (`clean`): one line, printable,
+bounded, so a peer can neither flood a log nor forge lines or terminal escapes in it.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,20 @@ def traits_to_pb(t: VoiceTraits) -> pb.VoiceTraits:
                           language=t.language)
 
 
+NAME_CHARS = 64  # node names, ids, devices, versions as shown to users
+REASON_CHARS = 300  # a refusal or error: one line
+
+
+def clean(text: str, limit: int = REASON_CHARS) -> str:
+    """`text` from a peer as one printable line of at most `limit` characters."""
+    text = "".join(c if c.isprintable() else " " for c in text[: limit * 2])
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def traits_from_pb(msg: pb.VoiceTraits) -> VoiceTraits:
-    return VoiceTraits(msg.fingerprint, msg.sample_rate, msg.max_chars, msg.normalizes_numbers,
-                       msg.deterministic, msg.language)
+    return VoiceTraits(clean(msg.fingerprint, 200), msg.sample_rate, msg.max_chars, msg.normalizes_numbers,
+                       msg.deterministic, clean(msg.language, 35))
 
 
 def info_to_pb(info: NodeInfo) -> pb.NodeInfo:
@@ -46,10 +61,16 @@ def info_to_pb(info: NodeInfo) -> pb.NodeInfo:
     )
 
 
+MAX_ENGINES = 16
+MAX_VOICES = 500
+
+
 def info_from_pb(msg: pb.NodeInfo) -> NodeInfo:
+    engines = {clean(e.name, NAME_CHARS): [clean(v, 120) for v in e.voices[:MAX_VOICES]]
+               for e in msg.engines[:MAX_ENGINES]}
     return NodeInfo(
-        node_id=msg.node_id, name=msg.name, protocol_version=msg.protocol_version,
-        software_version=msg.software_version, engines={e.name: list(e.voices) for e in msg.engines},
-        device=msg.device, slots=msg.slots, busy_slots=msg.busy_slots, speed=msg.speed, jobs=msg.jobs,
-        address=msg.address,
+        node_id=clean(msg.node_id, NAME_CHARS), name=clean(msg.name, NAME_CHARS),
+        protocol_version=msg.protocol_version, software_version=clean(msg.software_version, NAME_CHARS),
+        engines=engines, device=clean(msg.device, NAME_CHARS), slots=msg.slots, busy_slots=msg.busy_slots,
+        speed=msg.speed, jobs=msg.jobs, address=clean(msg.address, 100),
     )
