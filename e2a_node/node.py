@@ -5,6 +5,15 @@ these methods. A node keeps every engine it loaded (per voice) between jobs, so 
 book with the same voice starts at once. It has a fixed number of slots (one engine working
 one lease each); a job gets the slots that are free when it starts, and a node with none free
 answers busy instead of queueing work it would start late.
+
+Every leader is treated as possibly buggy. A voice that is loaded answers at once: loads run
+one task per voice (shared by everyone asking for it), at most `PARALLEL_LOADS` at a time, in
+their own threads, and never under a lock that lookups need. Anything that is not a lookup of a
+loaded voice is checked first (`check_from_wire`) and then costs a token of a bucket
+(`VOICE_LOADS_PER_SECOND`), so a flood of handshakes is a trickle of loads. Idle voices make
+way only for a voice that did load, and never for a load that fails. A voice is pinned while an
+admission uses it, so no other job's load can evict it half-way. A job's `JobSession`
+bounds what its leader can queue (`MAX_SEGMENTS_PER_ASSIGN`, `MAX_PENDING_SEGMENTS`, leases).
 """
 
 from __future__ import annotations
@@ -12,30 +21,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from e2a_node import __version__
 from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
 from e2a_node.synth import ENGINES, all_voices, engine_module, load_engine
-from e2a_node.synth.base import Engine, VoiceTraits
-from e2a_node.voice_bundle import VoiceBundle, settings_on_this_node
-from e2a_node.worker import LeaseRunner, Outbox, calibrate
+from e2a_node.synth.base import Engine, VoiceSettings, VoiceTraits
+from e2a_node.voice_bundle import ClipCache, VoiceBundle, check_from_wire, settings_on_this_node
+from e2a_node.worker import MAX_SEGMENT_CHARS, LeaseRunner, Outbox, WorkItem, calibrate
 
 log = logging.getLogger(__name__)
+
+# One Assign is one lease: about 20 s of one slot's work (the scheduler's target), a few hundred
+# sentences even on a fast GPU; 8,192 leaves a wide margin and keeps one message's work bounded.
+MAX_SEGMENTS_PER_ASSIGN = 8192
+# Segments queued for one job and not started yet, over all its leases: the scheduler gives a
+# node one lease per slot, so four full Assigns is far beyond what a working leader queues.
+MAX_PENDING_SEGMENTS = 4 * MAX_SEGMENTS_PER_ASSIGN
+# Leases held at once per slot of a job: one working plus one given right after a revoke or
+# steal is what a leader does; 8 is slack for bursts, and bounds the runs a leader can queue.
+MAX_LEASES_PER_SLOT = 8
+# Voice loads (anything but a lookup of a loaded voice): a leader asks each node once per job,
+# so 10 at once covers several leaders starting together, and 2 per second after that is far
+# more than real use while keeping a flood of handshakes to a trickle of loads.
+VOICE_LOAD_BURST = 10
+VOICE_LOADS_PER_SECOND = 2.0
+# Loads at once: more would only fight for the same disk, cores and GPU memory.
+PARALLEL_LOADS = 2
 
 
 @dataclass
 class Admission:
-    """The answer to a handshake or a job start."""
+    """The answer to a handshake or a job start. `limited`: refused only for now (too many loads)."""
 
     accepted: bool
     reason: str = ""
     traits: VoiceTraits | None = None
     speed: float = 0.0
+    limited: bool = False
+
+
+class WorkRefused(E2AError):
+    """A leader asked a job for more than a node takes (its stream should end with this line)."""
 
 
 def installed_engines() -> dict[str, list[str]]:
@@ -53,33 +86,106 @@ def installed_engines() -> dict[str, list[str]]:
     return found
 
 
-class _Voice:
-    """Engines loaded for one voice: `idle` ones can be lent to a job."""
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` saved up."""
 
-    def __init__(self, traits: VoiceTraits, speed: float) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class _Voice:
+    """Engines loaded for one voice: `idle` ones can be lent to a job. `pins`: admissions using it
+    now; a voice with engines lent or pins is never evicted."""
+
+    def __init__(self, traits: VoiceTraits, speed: float, settings: VoiceSettings, clip_sha256: str) -> None:
         self.traits = traits
         self.speed = speed
+        self.settings = settings  # what this node loads for it (for more copies)
+        self.clip_sha256 = clip_sha256
         self.idle: list[Engine] = []
         self.lent = 0  # engines working for jobs now
+        self.pins = 0
+
+    @property
+    def in_use(self) -> bool:
+        return self.lent > 0 or self.pins > 0
 
 
 class JobSession:
-    """One leader's job on this node: a LeaseRunner on the slots lent to it."""
+    """One leader's job on this node: a LeaseRunner on the slots lent to it, within bounds."""
 
-    def __init__(self, service: "NodeService", key: tuple, engines: list[Engine], outbox: Outbox) -> None:
+    def __init__(self, service: "NodeService", voice: _Voice, engines: list[Engine], outbox: Outbox) -> None:
         self.service = service
-        self.key = key
+        self.voice = voice
         self.engines = engines
-        self.runner = LeaseRunner(engines, outbox, service.executor)
+        self.runner = LeaseRunner(engines, outbox, service.executor, max_chars=voice.traits.max_chars)
+        self.max_leases = MAX_LEASES_PER_SLOT * len(engines)
+        self.last_assign = time.monotonic()  # a job that never gets work is idle from its start
+        self._closed = False
+
+    def assign(self, lease: int, items: Sequence[WorkItem]) -> None:
+        """Queue a lease; WorkRefused when it would take the job past a bound."""
+        self.check_assign(lease, len(items))
+        self.last_assign = time.monotonic()
+        self.runner.assign(lease, items)
+
+    def check_assign(self, lease: int, count: int) -> None:
+        """WorkRefused if a lease of `count` segments would take the job past a bound."""
+        active = self.runner.active_leases()
+        if count > MAX_SEGMENTS_PER_ASSIGN:
+            raise WorkRefused(f"lease {lease} has {count} segments: a node takes at most "
+                              f"{MAX_SEGMENTS_PER_ASSIGN} per Assign")
+        if lease in active:
+            raise WorkRefused(f"lease {lease} is already being worked: each Assign needs a new lease")
+        if len(active) >= self.max_leases:
+            raise WorkRefused(f"{len(active)} leases are already queued: a node takes at most {self.max_leases} "
+                              f"at once for a job on {len(self.engines)} slot(s)")
+        pending = self.runner.pending_segments()
+        if pending + count > MAX_PENDING_SEGMENTS:
+            raise WorkRefused(f"{pending} segments are already queued and lease {lease} adds {count}: "
+                              f"a node queues at most {MAX_PENDING_SEGMENTS} for a job")
+
+    def revoke(self, lease: int) -> None:
+        self.runner.revoke(lease)
+
+    def steal(self, steal_id: int, lease: int, split_at: int) -> None:
+        self.runner.steal(steal_id, lease, split_at)
+
+    def idle_seconds(self, now: float) -> float:
+        """How long the job has had no lease in progress and no new work (0 while it has some)."""
+        if self.runner.active_leases():
+            return 0.0
+        return max(0.0, now - self.last_assign)
 
     async def close(self) -> None:
-        await self.runner.close()
-        self.service._release(self.key, self.engines)
+        """Stop the job and give its slots back; closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.runner.close()
+        finally:
+            self.service._release(self.voice, self.engines)
 
 
 class NodeService:
     def __init__(self, *, name: str, device: str = "cpu", slots: int = 1, threads: int | None = None,
-                 state_dir: Path, node_id: str | None = None) -> None:
+                 state_dir: Path, node_id: str | None = None, model_dirs: Sequence[Path] = (),
+                 loader: Callable[[VoiceSettings], Engine] = load_engine,
+                 load_rate: float = VOICE_LOADS_PER_SECOND, load_burst: int = VOICE_LOAD_BURST) -> None:
+        """`model_dirs`: folders a leader's `model_path` may point into (none: no model_path is
+        taken); `loader` loads an engine (a test may slow it down)."""
         if slots < 1:
             raise E2AError("--slots must be at least 1")
         self.name = name
@@ -90,12 +196,18 @@ class NodeService:
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self.address = ""
         self.engines = installed_engines()
+        self.model_dirs = [_allowed_dir(d) for d in model_dirs]
+        self.clips = ClipCache(state_dir / "clips")
         self.executor = ThreadPoolExecutor(slots + 1, thread_name_prefix="e2a-node")
+        self._load_executor = ThreadPoolExecutor(PARALLEL_LOADS, thread_name_prefix="e2a-load")
+        self._loader = loader
+        self._load_slots = asyncio.Semaphore(PARALLEL_LOADS)
+        self._load_budget = TokenBucket(load_rate, load_burst)
         self._voices: dict[tuple, _Voice] = {}
+        self._loading: dict[tuple, asyncio.Task] = {}  # key -> the one task loading that voice
         self._busy = 0
         self._jobs = 0
         self._speed = 0.0
-        self._load_lock = asyncio.Lock()
 
     def info(self) -> NodeInfo:
         from e2a_node.rpc import PROTOCOL_VERSION
@@ -107,88 +219,191 @@ class NodeService:
 
     async def admit(self, protocol_version: int, bundle: VoiceBundle, expected_fingerprint: str) -> Admission:
         """Can this node speak for a job with this voice? Loads (and keeps) the voice to find out."""
+        admission, voice = await self._admitted_voice(protocol_version, bundle, expected_fingerprint)
+        if voice is not None:
+            voice.pins -= 1
+        return admission
+
+    async def open_job(self, protocol_version: int, bundle: VoiceBundle, expected_fingerprint: str,
+                       slots_wanted: int, outbox: Outbox) -> tuple[Admission, JobSession | None]:
+        """Admit the job and lend it free slots; on any way out but a session, nothing stays taken."""
+        admission, voice = await self._admitted_voice(protocol_version, bundle, expected_fingerprint)
+        if voice is None:
+            return admission, None
+        try:
+            free = self.slots - self._busy
+            if free <= 0:
+                return Admission(False, f"busy: all {self.slots} slot(s) of node {self.name} are working for "
+                                        "other jobs"), None
+            take = min(free, slots_wanted) if slots_wanted else free
+            self._busy += take  # reserve before loading, so two jobs cannot take the same slot
+            try:
+                engines = await self._take_engines(voice, take)
+            except Exception as exc:  # no engine free and no copy would load
+                log.debug("voice copy failed", exc_info=True)
+                return Admission(False, f"node {self.name} cannot load the voice for another slot: "
+                                        f"{type(exc).__name__}: {exc}"), None
+            finally:
+                self._busy -= take
+            self._busy += len(engines)
+            self._jobs += 1
+            return admission, JobSession(self, voice, engines, outbox)
+        finally:
+            voice.pins -= 1
+
+    def _release(self, voice: _Voice, engines: list[Engine]) -> None:
+        self._busy -= len(engines)
+        self._jobs -= 1
+        voice.lent -= len(engines)
+        voice.idle.extend(engines)
+
+    # ------------------------------------------------------------------ admission and loading
+
+    async def _admitted_voice(self, protocol_version: int, bundle: VoiceBundle,
+                              expected_fingerprint: str) -> tuple[Admission, _Voice | None]:
+        """The admission and, when accepted, the voice pinned for the caller (who unpins it)."""
         from e2a_node.rpc import PROTOCOL_VERSION
 
         if protocol_version != PROTOCOL_VERSION:
             return Admission(False, f"protocol version {protocol_version} (leader) != {PROTOCOL_VERSION} (node "
-                                    f"{self.name}, e2a {__version__}); run the same e2a version on every node")
+                                    f"{self.name}, e2a {__version__}); run the same e2a version on every node"), None
         engine = bundle.settings.engine
         if engine not in self.engines:
             have = ", ".join(sorted(self.engines)) or "none"
-            return Admission(False, f"engine {engine!r} is not installed on node {self.name} (it has: {have})")
-        try:
-            voice = await self._voice(bundle)
-        except E2AError as exc:
-            return Admission(False, f"node {self.name} cannot load the voice: {exc}")
-        except Exception as exc:  # an engine's own error while loading
-            log.debug("voice load failed", exc_info=True)
-            return Admission(False, f"node {self.name} cannot load the voice: {type(exc).__name__}: {exc}")
+            return Admission(False, f"engine {engine[:40]!r} is not installed on node {self.name} (it has: {have})"), None
+        voice = self._voices.get(bundle.key)
+        if voice is not None:
+            voice.pins += 1
+        else:
+            try:
+                local = check_from_wire(bundle, self.model_dirs)
+            except E2AError as exc:
+                return Admission(False, f"node {self.name} cannot load the voice: {exc}"), None
+            if not self._load_budget.take():
+                return Admission(False, f"node {self.name} is asked to load too many voices (at most "
+                                        f"{VOICE_LOADS_PER_SECOND:g} a second); try again in a few seconds",
+                                 limited=True), None
+            try:
+                voice = await self._pinned_load(bundle, local)
+            except E2AError as exc:
+                return Admission(False, f"node {self.name} cannot load the voice: {exc}"), None
+            except Exception as exc:  # an engine's own error while loading
+                log.debug("voice load failed", exc_info=True)
+                return Admission(False, f"node {self.name} cannot load the voice: {type(exc).__name__}: {exc}"), None
         if expected_fingerprint and voice.traits.fingerprint != expected_fingerprint:
+            voice.pins -= 1
             return Admission(False, f"node {self.name} has a different {engine} voice (fingerprint "
                                     f"{voice.traits.fingerprint[:18]}… vs the leader's {expected_fingerprint[:18]}…): "
-                                    "a different voice file or engine version would change the audio")
-        return Admission(True, traits=voice.traits, speed=voice.speed)
+                                    "a different voice file or engine version would change the audio"), None
+        return Admission(True, traits=voice.traits, speed=voice.speed), voice
 
-    async def open_job(self, protocol_version: int, bundle: VoiceBundle, expected_fingerprint: str,
-                       slots_wanted: int, outbox: Outbox) -> tuple[Admission, JobSession | None]:
-        admission = await self.admit(protocol_version, bundle, expected_fingerprint)
-        if not admission.accepted:
-            return admission, None
-        free = self.slots - self._busy
-        if free <= 0:
-            return Admission(False, f"busy: all {self.slots} slot(s) of node {self.name} are working for other jobs"), None
-        take = min(free, slots_wanted) if slots_wanted else free
-        self._busy += take  # reserve before loading, so two jobs cannot take the same slot
-        try:
-            engines = await self._take_engines(bundle, take)
-        except BaseException:
-            self._busy -= take
-            raise
-        self._jobs += 1
-        return admission, JobSession(self, bundle.key, engines, outbox)
+    async def _pinned_load(self, bundle: VoiceBundle, local: VoiceSettings) -> _Voice:
+        """Load the voice (or join the load already running for it) and pin it."""
+        task = self._loading.get(bundle.key)
+        if task is None:
+            task = asyncio.create_task(self._load_voice(bundle, local))
+            self._loading[bundle.key] = task
+            task.add_done_callback(lambda t, key=bundle.key: self._load_done(key, t))
+        loaded = await asyncio.shield(task)  # a caller that goes away leaves the load to the others
+        voice = self._voices.setdefault(bundle.key, loaded)  # back in, were it evicted meanwhile
+        voice.pins += 1
+        return voice
 
-    def _release(self, key: tuple, engines: list[Engine]) -> None:
-        self._busy -= len(engines)
-        self._jobs -= 1
-        voice = self._voices.get(key)
-        if voice is not None:
-            voice.lent -= len(engines)
-            voice.idle.extend(engines)
+    def _load_done(self, key: tuple, task: asyncio.Task) -> None:
+        if self._loading.get(key) is task:
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every caller may have gone
 
-    async def _voice(self, bundle: VoiceBundle) -> _Voice:
-        async with self._load_lock:
-            voice = self._voices.get(bundle.key)
-            if voice is None:
-                self._forget_idle_voices()
-                engine = await self._load(bundle)
-                loop = asyncio.get_running_loop()
-                speed = await loop.run_in_executor(self.executor, calibrate, engine)
-                voice = _Voice(VoiceTraits.of(engine), speed)
-                voice.idle.append(engine)
-                self._voices[bundle.key] = voice
-                self._speed = speed
-                log.info("loaded %s voice, %.0f chars/s per slot", bundle.settings.engine, speed)
-            return voice
-
-    async def _take_engines(self, bundle: VoiceBundle, count: int) -> list[Engine]:
-        voice = await self._voice(bundle)
-        async with self._load_lock:
-            while len(voice.idle) < count:
-                voice.idle.append(await self._load(bundle))
-            taken, voice.idle = voice.idle[:count], voice.idle[count:]
-            voice.lent += len(taken)
-            return taken
-
-    async def _load(self, bundle: VoiceBundle) -> Engine:
-        settings = settings_on_this_node(bundle, self.state_dir / "clips", self.device, self.threads)
+    async def _load_voice(self, bundle: VoiceBundle, local: VoiceSettings) -> _Voice:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, load_engine, settings)
+        async with self._load_slots:
+            had_clip = bundle.clip_sha256 in self.clips
+            settings = settings_on_this_node(bundle, self.clips, self.device, self.threads, local,
+                                             in_use=self._clips_in_use())
+            try:
+                try:
+                    engine = await loop.run_in_executor(self._load_executor, self._loader, settings)
+                except Exception as exc:
+                    if "out of memory" not in str(exc).lower() or not self._forget_idle_voices():
+                        raise
+                    engine = await loop.run_in_executor(self._load_executor, self._loader, settings)
+                speed = await loop.run_in_executor(self._load_executor, calibrate, engine)
+            except BaseException:
+                if bundle.clip_sha256 and not had_clip and bundle.clip_sha256 not in self._clips_in_use(bundle.key):
+                    self.clips.discard(bundle.clip_sha256)  # nothing stays written for a refused voice
+                raise
+        traits = replace(VoiceTraits.of(engine), max_chars=min(engine.max_chars, MAX_SEGMENT_CHARS))
+        voice = _Voice(traits, speed, settings, bundle.clip_sha256)
+        voice.idle.append(engine)
+        self._forget_idle_voices()
+        self._voices[bundle.key] = voice
+        self._speed = speed
+        log.info("loaded %s voice, %.0f chars/s per slot", bundle.settings.engine, speed)
+        return voice
 
-    def _forget_idle_voices(self) -> None:
-        """Before loading another voice, drop voices no job is using (big models share one GPU)."""
-        for key, voice in list(self._voices.items()):
-            if voice.lent == 0:
-                del self._voices[key]
+    async def _take_engines(self, voice: _Voice, count: int) -> list[Engine]:
+        """Up to `count` engines of `voice`, loading more copies as needed (at least one, or raises)."""
+        taken: list[Engine] = []
+        try:
+            while len(taken) < count:
+                if voice.idle:
+                    taken.append(voice.idle.pop())
+                    voice.lent += 1
+                    continue
+                try:
+                    engine = await self._load_copy(voice)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if not taken:
+                        raise
+                    log.warning("could not load another copy of the voice: working on %d slot(s)", len(taken),
+                                exc_info=True)
+                    break
+                taken.append(engine)
+                voice.lent += 1
+        except BaseException:
+            voice.lent -= len(taken)
+            voice.idle.extend(taken)
+            raise
+        return taken
+
+    async def _load_copy(self, voice: _Voice) -> Engine:
+        async def load() -> Engine:
+            async with self._load_slots:
+                return await asyncio.get_running_loop().run_in_executor(self._load_executor, self._loader,
+                                                                        voice.settings)
+
+        task = asyncio.create_task(load())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # the thread goes on loading: keep what it makes for the next job with this voice
+            task.add_done_callback(lambda t: voice.idle.append(t.result())
+                                   if not t.cancelled() and t.exception() is None else None)
+            raise
+
+    def _clips_in_use(self, but: tuple | None = None) -> set[str]:
+        """Clips of loaded voices and of loads under way (but the load of voice `but`)."""
+        loading = {key[-1] for key in self._loading if key != but}
+        return ({v.clip_sha256 for v in self._voices.values()} | loading) - {""}
+
+    def _forget_idle_voices(self) -> bool:
+        """Drop the voices no job is using; True if there were some. A new voice that loaded does
+        this (big models share one GPU), and a load short of memory does it and tries again; a
+        load that fails (a junk name) never costs a working voice its place."""
+        idle = [key for key, voice in self._voices.items() if not voice.in_use]
+        for key in idle:
+            del self._voices[key]
+        return bool(idle)
+
+
+def _allowed_dir(folder: Path) -> Path:
+    real = Path(os.path.realpath(Path(folder).expanduser()))
+    if not real.is_dir():
+        raise E2AError(f"--allow-model-dir {folder}: not a folder")
+    return real
 
 
 def default_slots(device: str, engine: str = "piper") -> int:

@@ -6,7 +6,10 @@ and the leader runs one for its own local worker. It speaks in plain Python (no 
 
 A slot is one loaded engine working one lease at a time, in index order. Synthesis runs in a
 thread (engines are blocking), so the asyncio loop stays free to answer heartbeats and steal
-requests while a long sentence is being spoken.
+requests while a long sentence is being spoken. Before each sentence a slot waits for room in
+the outbox (`Outbox.room`), so a reader that falls behind slows the slots instead of growing a
+queue; with `max_chars` set, a segment longer than that is reported as failed and never reaches
+the engine (a peer sets it: one overlong segment can take gigabytes).
 
 Steal rule (the victim's half of the request/confirm exchange): the victim never starts an
 index >= `stop_at`, and `stop_at` is the requested split unless it is already working at or
@@ -29,6 +32,11 @@ from e2a_node.synth.base import Engine
 log = logging.getLogger(__name__)
 
 NOTHING_TO_GIVE = 2**32 - 1  # a steal reply for a lease already finished or unknown
+# The longest segment a node speaks whatever its engine claims: Piper's memory grows roughly
+# quadratically with length (400 chars ~0.6 GB, 2,000 ~2.9 GB), and no engine e2a ships plans
+# segments past 400 characters (Coqui's configs say 250 or so), so 1,000 leaves room for an
+# engine with a longer limit while bounding what one segment can cost.
+MAX_SEGMENT_CHARS = 1000
 CALIBRATION_TEXT = (
     "It was a bright cold day in April, and the clocks were striking thirteen. The hallway "
     "smelt of boiled cabbage and old rag mats, and at one end of it a coloured poster had been "
@@ -44,8 +52,13 @@ class WorkItem:
 
 
 class Outbox(Protocol):
-    """Where a runner's results go (a gRPC stream on a peer, the scheduler on the leader)."""
+    """Where a runner's results go (a gRPC stream on a peer, the scheduler on the leader).
 
+    `room` returns once the outbox can take another sentence's results (a bounded outbox waits
+    for its reader); the other methods never block.
+    """
+
+    async def room(self) -> None: ...
     def audio(self, lease: int, index: int, pcm: bytes, synth_seconds: float) -> None: ...
     def failed(self, lease: int, index: int, error: str) -> None: ...
     def steal_reply(self, steal_id: int, stop_at: int) -> None: ...
@@ -60,17 +73,24 @@ class _Run:
     current: int | None = None  # index being synthesized now
     revoked: bool = False
     started: bool = False
+    remaining: int = 0  # items not yet started (or skipped)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class LeaseRunner:
-    """Works the leases given to it on `engines` (one slot each)."""
+    """Works the leases given to it on `engines` (one slot each).
 
-    def __init__(self, engines: Sequence[Engine], outbox: Outbox, executor: ThreadPoolExecutor | None = None):
+    `max_chars`: segments longer than this are failed without reaching the engine (None: no check).
+    """
+
+    def __init__(self, engines: Sequence[Engine], outbox: Outbox, executor: ThreadPoolExecutor | None = None,
+                 *, max_chars: int | None = None):
         if not engines:
             raise ValueError("a runner needs at least one engine")
         self.engines = list(engines)
         self.outbox = outbox
+        self.max_chars = max_chars
+        self._closed = False
         self._own_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(len(self.engines), thread_name_prefix="e2a-synth")
         self._runs: dict[int, _Run] = {}
@@ -85,11 +105,15 @@ class LeaseRunner:
     def active_leases(self) -> list[int]:
         return list(self._runs)
 
+    def pending_segments(self) -> int:
+        """Segments assigned and not yet started, over every lease."""
+        return sum(run.remaining for run in self._runs.values())
+
     def assign(self, lease: int, items: Sequence[WorkItem]) -> None:
         items = sorted(items, key=lambda it: it.index)
         if not items:
             return
-        run = _Run(lease, items, stop=items[-1].index + 1)
+        run = _Run(lease, items, stop=items[-1].index + 1, remaining=len(items))
         self._runs[lease] = run
         self._pending.put_nowait(run)
 
@@ -111,7 +135,11 @@ class LeaseRunner:
         self.outbox.steal_reply(steal_id, stop_at)
 
     async def close(self) -> None:
-        """Stop every slot; the segment in progress finishes in its thread but is not reported."""
+        """Stop every slot; the segment in progress finishes in its thread but is not reported.
+        Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         for task in self._slots:
             task.cancel()
         await asyncio.gather(*self._slots, return_exceptions=True)
@@ -119,7 +147,9 @@ class LeaseRunner:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _finish(self, run: _Run) -> None:
-        self._runs.pop(run.lease, None)
+        if self._runs.get(run.lease) is run:
+            del self._runs[run.lease]
+        run.remaining = 0
         run.done.set()
 
     async def _slot(self, engine: Engine) -> None:
@@ -134,6 +164,14 @@ class LeaseRunner:
                 for item in run.items:
                     if run.revoked or item.index >= run.stop:
                         break
+                    await self.outbox.room()
+                    if run.revoked or item.index >= run.stop:  # decided while we waited
+                        break
+                    run.remaining -= 1
+                    if self.max_chars is not None and len(item.text) > self.max_chars:
+                        self.outbox.failed(run.lease, item.index, f"segment of {len(item.text)} characters: "
+                                                                  f"this voice takes at most {self.max_chars}")
+                        continue
                     run.current = item.index
                     t0 = time.monotonic()
                     try:

@@ -30,6 +30,9 @@ class Box:
     def __init__(self) -> None:
         self.log: list[tuple] = []
 
+    async def room(self):
+        pass
+
     def audio(self, lease, index, pcm, synth_seconds):
         self.log.append(("audio", lease, index))
 

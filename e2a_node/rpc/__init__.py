@@ -21,6 +21,10 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+# RPCs a node serves at once (beyond: RESOURCE_EXHAUSTED). A node works at most one job per slot;
+# 64 leaves room for many leaders handshaking and polling at once, and bounds the tasks and
+# message buffers (up to MAX_MESSAGE_BYTES each) a flood of calls can pin.
+MAX_CONCURRENT_RPCS = 64
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
