@@ -298,14 +298,20 @@ def node_main(verbose: bool) -> None:
 @click.option("--mdns/--no-mdns", default=True, show_default=True, help="Announce this node over mDNS (_e2a._tcp).")
 @click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Announce only on the interface with this address. Env: E2A_MDNS_INTERFACE.")
 @click.option("--state-dir", type=click.Path(path_type=Path), envvar="E2A_STATE_DIR", help="Where the node keeps its id and cached voice clips.")
+@click.option("--allow-model-dir", "allow_model_dirs", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Let leaders name coqui model folders (--model-path) inside DIR; repeatable. Default: none, "
+                   "leaders name voices and models only.")
 def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], device: str, slots: int | None,
-          threads: int | None, mdns: bool, mdns_interface: str | None, state_dir: Path | None) -> None:
+          threads: int | None, mdns: bool, mdns_interface: str | None, state_dir: Path | None,
+          allow_model_dirs: tuple[Path, ...]) -> None:
     """Serve this machine's voices to e2a leaders on the LAN until Ctrl-C.
 
     \b
     Examples:
       e2a-node serve
       e2a-node serve --engine coqui --device cuda:1 --port 50052 --name gpu1
+      e2a-node serve --engine coqui --allow-model-dir ~/models
     """
     from e2a_node.serve import ServeOptions, run_node
 
@@ -313,7 +319,8 @@ def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], devi
 
     run_node(ServeOptions(host=host, port=port, name=name, engines=list(engines), device=device,
                           slots=slots or default_slots(device, engines[0] if len(engines) == 1 else "piper"),
-                          threads=threads, mdns=mdns, mdns_interface=mdns_interface, state_dir=state_dir))
+                          threads=threads, mdns=mdns, mdns_interface=mdns_interface, state_dir=state_dir,
+                          allow_model_dirs=list(allow_model_dirs)))
 
 
 class ClickUI:

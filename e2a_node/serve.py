@@ -27,6 +27,7 @@ class ServeOptions:
     mdns: bool = True
     mdns_interface: str | None = None
     state_dir: Path | None = None
+    allow_model_dirs: list[Path] = field(default_factory=list)  # where a leader's model_path may point
 
 
 def run_node(opt: ServeOptions) -> None:
@@ -45,7 +46,8 @@ async def _serve(opt: ServeOptions) -> None:
     state_dir = opt.state_dir or Path(user_state_dir("e2a"))
     name = opt.name or (socket.gethostname() if opt.port in (50051, 0) else f"{socket.gethostname()}-{opt.port}")
     service = NodeService(name=name, device=opt.device, slots=opt.slots,
-                          threads=opt.threads or default_threads(opt.slots), state_dir=state_dir)
+                          threads=opt.threads or default_threads(opt.slots), state_dir=state_dir,
+                          model_dirs=opt.allow_model_dirs)
     if opt.engines:
         unknown = [e for e in opt.engines if e not in service.engines]
         if unknown:
