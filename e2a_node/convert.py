@@ -25,6 +25,10 @@ from e2a_node.voice_bundle import bundle_for_peers
 log = logging.getLogger(__name__)
 
 PEER_WAIT_SECONDS = 10.0
+# --verify-peers: the share of each peer's sentences made again elsewhere and compared byte for
+# byte. At 2% a peer that lies about every sentence is caught within its first ~50 sentences, and
+# one that lies about 1 in 10 within ~500, for 2% extra synthesis.
+VERIFY_FRACTION = 0.02
 OTHERS_LOAD_SECONDS = 30.0  # --no-local: after one node is ready, how long the others may take to load
 FORMATS = ("m4b", "m4a", "mp3", "opus", "flac", "wav")
 
@@ -48,6 +52,7 @@ class ConvertRequest:
     mdns_interface: str | None = None
     report: Path | None = None
     slots: int | None = None  # voices working at once on this machine; None = one per core (up to 4)
+    verify_peers: bool | None = None  # re-make a sample of peers' sentences; None = when deterministic
     key_file: Path | None = None  # the cluster key; None = $E2A_CLUSTER_KEY_FILE or the default file
     insecure: bool = False  # without a key, use nodes on other machines too (plain text)
 
@@ -69,6 +74,9 @@ class SilentUI:
         pass
 
     def advance(self, chars: int, audio_s: float) -> None:
+        pass
+
+    def retract(self, chars: int, audio_s: float) -> None:
         pass
 
     def stop(self) -> None:
@@ -128,7 +136,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
 
         ui.start(sum(len(s.text) for s in missing), len(plan.segments), already)
         try:
-            _synthesize(plan, store, settings, traits, engines, discovery, access, req, ui)
+            verdict = _synthesize(plan, store, settings, traits, engines, discovery, access, req, ui)
         except KeyboardInterrupt:
             ui.stop()
             ui.info(f"Interrupted: {len(store.indices())} of {len(plan.segments)} sentences are saved in "
@@ -153,7 +161,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     speed = audio_seconds / result.wall_seconds if result.wall_seconds else 0.0
     where = outputs[0] if len(outputs) == 1 else f"{len(outputs)} files in {output}"
     ui.info(f"Wrote {where}: {len(plan.chapters)} chapters, {audio_seconds / 60:.1f} min of audio "
-            f"in {result.wall_seconds:.1f} s ({speed:.1f}x real time).")
+            f"in {result.wall_seconds:.1f} s ({speed:.1f}x real time).{verdict}")
     return result
 
 
@@ -251,22 +259,48 @@ def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
     return [load_engine(replace(settings, threads=threads)) for _ in range(slots)]
 
 
-def _synthesize(plan, store, settings, traits, engines, discovery, access, req: ConvertRequest, ui) -> None:
+def _synthesize(plan, store, settings, traits, engines, discovery, access, req: ConvertRequest, ui) -> str:
     """Synthesize every missing sentence with this machine's voices and, in cluster mode, the
     nodes the discovery finds; both go through the same scheduler."""
     import asyncio
 
     from e2a_node.leader import POLICIES, POLICY_ENV, ClusterJob, ClusterOptions
+    from e2a_node.scheduler import SchedulerConfig
     from e2a_node.synth import ENGINES
     from e2a_node.worker import calibrate
 
     policy = os.environ.get(POLICY_ENV, "stealing") if "bench" in ENGINES else "stealing"
     if policy not in POLICIES:
         raise E2AError(f"{POLICY_ENV}={policy!r}: expected one of {', '.join(POLICIES)}")
-    options = ClusterOptions(discovery=discovery, access=access, local_engines=engines, policy=policy,
+    verify = traits.deterministic if req.verify_peers is None else req.verify_peers
+    if verify and discovery is not None and not traits.deterministic:
+        ui.info("--verify-peers needs a deterministic voice (--deterministic): peers are not verified.")
+        verify = False
+    config = SchedulerConfig(verify_fraction=VERIFY_FRACTION if verify and discovery is not None else 0.0,
+                             verify_seed=int(plan.job_id[:8], 16))
+    options = ClusterOptions(discovery=discovery, access=access, local_engines=engines, policy=policy, scheduler=config,
                              local_speed=calibrate(engines[0]) if engines else 0.0, report=req.report)
     report = asyncio.run(ClusterJob(plan, store, bundle_for_peers(settings), traits, options, ui).run())
-    if discovery is not None:
-        shares = ", ".join(f"{n['name']} {n['sentences']}" for n in report["nodes"] if n["sentences"])
-        ui.info(f"Sentences per node: {shares or 'none (all were saved before)'}; {report['steals']} steals, "
-                f"{report['reassignments']} reassigned.")
+    if discovery is None:
+        return ""
+    shares = ", ".join(f"{n['name']} {n['sentences']}" for n in report["nodes"] if n["sentences"])
+    ui.info(f"Sentences per node: {shares or 'none (all were saved before)'}; {report['steals']} steals, "
+            f"{report['reassignments']} reassigned.")
+    return verification_verdict(report)
+
+
+def verification_verdict(report: dict) -> str:
+    """What --verify-peers found, for the run's last line ("" when it did not run)."""
+    if not report.get("verify_fraction"):
+        return ""
+    liars = [n for n in report["nodes"] if n.get("verify_failed")]
+    parts = [f" Peers verified: {report['verifications']} sentences re-made elsewhere"]
+    if liars:
+        parts.append("; DROPPED " + ", ".join(
+            f"{n['name']} (its audio differed; its {n['discarded']} sentences were made again)" for n in liars))
+    elif report["verifications"]:
+        parts.append(", all identical")
+    for d in report.get("unresolved_disagreements", []):
+        parts.append(f"; WARNING: {d['suspect']} and {d['verifier']} made different audio for sentence "
+                     f"{d['index']} and no third node could tell which was right")
+    return "".join(parts) + "."

@@ -35,9 +35,9 @@ from e2a_node.errors import E2AError
 from e2a_node.job import JobPlan, segment_seed
 from e2a_node.peer_checks import audio_problem, max_audio_bytes, traits_mismatch
 from e2a_node.rpc.client import PeerAudio, PeerClient, PeerMisbehaved
-from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Drop, Heartbeat, JobDone,
-                                NodeJoined, NodeLeft, NodeRefused, RemoveNode, RequestSteal, Revoke,
-                                Scheduler, SchedulerConfig, SegmentFailed, StealReply, RevokeAck, Tick)
+from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Compare, Compared, Discard, Drop,
+                                Heartbeat, JobDone, NodeJoined, NodeLeft, NodeRefused, RemoveNode, RequestSteal,
+                                Revoke, Scheduler, SchedulerConfig, SegmentFailed, StealReply, RevokeAck, Tick)
 from e2a_node.synth.base import Engine, VoiceTraits
 from e2a_node.voice_bundle import VoiceBundle
 from e2a_node.worker import LeaseRunner, WorkItem
@@ -220,7 +220,7 @@ class ClusterJob:
             outbox = _QueueOutbox(self.events, LOCAL, self.traits.sample_rate)
             member = LocalMember(LeaseRunner(self.opt.local_engines, outbox), self.opt.local_speed)
             self.members[LOCAL] = member
-            self.events.put_nowait(NodeJoined(LOCAL, member.slots, max(member.speed, 1.0)))
+            self.events.put_nowait(NodeJoined(LOCAL, member.slots, max(member.speed, 1.0), trusted=True))
         if self.opt.discovery is not None:
             self._tasks.append(asyncio.create_task(self._discover()))
         self._tasks.append(asyncio.create_task(self._tick()))
@@ -247,6 +247,8 @@ class ClusterJob:
     def _handle(self, event) -> bool:
         """Feed one event to the scheduler and carry out its instructions; True when done."""
         pcm = None
+        follow: list = []  # events the instructions answer at once (Compared)
+        done = False
         if isinstance(event, PeerAudio):
             pcm = event.pcm
             member = self.members.get(event.node)
@@ -300,10 +302,18 @@ class ClusterJob:
                 if self.opt.discovery is None and not any(m.left_at is None for m in self.members.values()):
                     raise E2AError(f"the voice failed on {last}")
                 self.ui.info(f"Warning: taking node {ins.node} off the job: {ins.reason}; last failure: {last}")
+            elif isinstance(ins, Compare):
+                same = pcm is not None and self.store.has(ins.index) and self.store.get(ins.index) == pcm
+                self._mark("verify", ins.node, index=ins.index, suspect=ins.suspect, same=same)
+                follow.append(Compared(ins.index, ins.node, ins.suspect, same))
+            elif isinstance(ins, Discard):
+                self._discard(ins.index, ins.node)
             elif isinstance(ins, JobDone):
                 self.ui.status(self.status_line())  # the final shares, not the last tick's
-                return True
-        return False
+                done = True
+        for event in follow:
+            done = self._handle(event) or done
+        return done
 
     def _chapter(self, index: int) -> int | None:
         return self.plan.segments[index].chapter if 0 <= index < len(self.plan.segments) else None
@@ -333,6 +343,15 @@ class ClusterJob:
         if member is not None:
             member.audio_seconds += seconds
         self.ui.advance(len(self.plan.segments[index].text), seconds)
+
+    def _discard(self, index: int, node: str) -> None:
+        """Audio from a node found lying is deleted; the scheduler has queued the sentence again."""
+        seconds = self.store.seconds(index) if self.store.has(index) else 0.0
+        if self.store.discard(index):
+            member = self.members.get(node)
+            if member is not None:
+                member.audio_seconds -= seconds
+            self.ui.retract(len(self.plan.segments[index].text), seconds)
 
     def _check_alive(self) -> None:
         """Give up when no node has been able to work for a while (all gone, none found)."""
@@ -482,6 +501,9 @@ class ClusterJob:
                 "steals_lost": ns.steals_lost,
                 "backups": ns.backups,
                 "duplicates_dropped": ns.duplicates,
+                "verified": ns.verified,
+                "verify_failed": ns.verify_failed,
+                "discarded": ns.discarded,
                 "speed_chars_per_second": round(ns.speed, 2),
             })
         return {
@@ -501,6 +523,12 @@ class ClusterJob:
             "duplicates_dropped": stats.duplicates,
             "duplicate_characters": stats.duplicate_chars,
             "recoveries": [r.to_dict() for r in stats.recoveries],
+            "verify_fraction": self.opt.scheduler.verify_fraction,
+            "verifications": stats.verifications,
+            "verification_mismatches": stats.verification_mismatches,
+            "verifications_skipped": stats.verifications_skipped,
+            "discarded_sentences": stats.discarded_sentences,
+            "unresolved_disagreements": [d.to_dict() for d in stats.unresolved_disagreements],
             "timeline": self.timeline,
             "scheduler": self.opt.scheduler.to_dict(),
             "policy": self.opt.policy,

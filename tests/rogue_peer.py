@@ -70,7 +70,7 @@ class _Servicer(node_pb2_grpc.NodeServicer):
             elif mode in ("unleased", "noise"):
                 if mode == "unleased":
                     leased = {s.index for s in segments}
-                    targets = [i for i in range(self.rogue.book_sentences) if i not in leased][:len(segments)]
+                    targets = [i for i in range(self.rogue.book_sentences) if i not in leased][:max(4, len(segments))]
                     lengths = [60] * len(targets)
                 else:
                     targets = [s.index for s in segments]

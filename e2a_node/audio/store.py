@@ -242,6 +242,21 @@ class SegmentStore:
 
     # -- writing ---------------------------------------------------------------------------
 
+    def discard(self, index: int) -> bool:
+        """Delete segment `index`'s audio (found to be wrong); False if it had none."""
+        with self._lock:
+            if index not in self._indices:
+                return False
+            self._indices.discard(index)
+            try:
+                os.unlink(self.path(index))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise AudioError(f"cannot delete segment {index} from {self.folder}: {exc.strerror or exc}") from exc
+        _fsync_dir(self.folder)
+        return True
+
     def put(self, index: int, pcm: bytes) -> bool:
         """Store segment `index`'s audio; False (and no change) if it already has audio."""
         if not isinstance(index, int) or index < 0:
