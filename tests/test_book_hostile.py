@@ -8,6 +8,7 @@ before any attack.
 
 from __future__ import annotations
 
+import io
 import random
 import struct
 import tracemalloc
@@ -242,8 +243,13 @@ def test_archive_tricks_are_refused(tmp_path, corpus, reference):
     refused(variant("method.epub", method=zipfile.ZIP_BZIP2),
             "method.epub: entry OEBPS/ch2.xhtml uses zip compression method 12")
     refused(variant("password.epub", flags=1), "entry OEBPS/ch2.xhtml is password-protected")
-    refused(variant("overlap.epub", compressed=50_000_000), "overlap.epub: its files claim",
-            "entries that overlap")
+    # The first entry claiming the whole file as its data: it overlaps all the others.
+    overlap = tmp_path / "overlap.epub"
+    overlap.write_bytes(base.read_bytes())
+    patch_entry(overlap, "mimetype", compressed=overlap.stat().st_size - 1)
+    refused(overlap, "overlap.epub: its files claim", "entries that overlap")
+    refused(variant("outside.epub", compressed=50_000_000),
+            "outside.epub is not a valid EPUB (corrupt or not a zip archive)")
     # A huge declared size is refused by the size cap, whatever the data.
     refused(variant("declared.epub", size=3_000_000_000, compressed=100),
             "entry OEBPS/ch2.xhtml inflates to 3 GB (limit 64 MB)")
@@ -279,6 +285,30 @@ def test_manifest_listing_one_entry_many_times_is_read_once(tmp_path, corpus, re
         tracemalloc.stop()
     assert peak < 100_000_000, f"reading took {peak:,} bytes"
     assert [(c.title, len(c.paragraphs)) for c in book.chapters] == [("Big", 10_000)]
+    still_reads_fully(corpus, reference)
+
+
+def test_cover_image_claiming_huge_dimensions_is_not_decoded(tmp_path, corpus, reference):
+    Image = pytest.importorskip("PIL.Image")
+    from e2a_node.book.cover import MAX_COVER_PIXELS
+
+    def book_with_cover(name: str, size: tuple[int, int], fmt: str):
+        image = io.BytesIO()
+        Image.new("P", size, 0).save(image, format=fmt)  # a few kB on disk, however large
+        href = f"cover.{fmt.lower()}"
+        item = (f'<item id="cover" href="{href}" media-type="image/{fmt.lower()}" '
+                'properties="cover-image"/>')
+        path = write_epub(tmp_path / name, [("ch1.xhtml", "One", chapter("One", PROSE))],
+                          opf_text=opf(["ch1.xhtml"], extra_items=item))
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr(f"OEBPS/{href}", image.getvalue())
+        return load_book(path)
+
+    huge = (8000, MAX_COVER_PIXELS // 8000 + 1)
+    for fmt in ("GIF", "PNG"):  # GIF would be decoded to PNG; PNG passed on to the player
+        book = book_with_cover(f"huge-{fmt}.epub", huge, fmt)
+        assert book.cover is None and [c.title for c in book.chapters] == ["One"]
+        assert book_with_cover(f"small-{fmt}.epub", (60, 90), fmt).cover_mime == "image/png"
     still_reads_fully(corpus, reference)
 
 

@@ -22,7 +22,9 @@ declares 1 KB and inflates to 300 MB costs 600 MB of memory before its CRC check
 piece per call), stops at the entry's cap, and counts what the whole archive has handed out
 against `MAX_READ_BYTES`.
 
-Entry names never reach the file system (nothing is extracted), so "../" names are harmless.
+An entry whose data would lie outside the file raises `zipfile.BadZipFile` (the loader's
+"corrupt or not a zip archive"). Entry names never reach the file system (nothing is
+extracted), so "../" names are harmless.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class CheckedArchive:
             )
         total = compressed = 0
         for info in infos:
+            # zipfile seeks to these offsets as they are; bytes cut from the archive's start
+            # make them negative (an OSError on seek), a lying record points past its end.
+            if not 0 <= info.header_offset <= archive_bytes - info.compress_size:
+                raise zipfile.BadZipFile(f"entry {shown(info.filename)} lies outside the archive")
             self._check_entry(info)
             total += info.file_size
             compressed += info.compress_size

@@ -8,7 +8,8 @@ covers do the latter) is taken. Failing that, the cover *page* (guide/landmark "
 spine document whose id/href says cover) is searched for an `<img>`/SVG `<image>` it shows.
 
 JPEG and PNG are returned as they are; other raster formats (GIF, WebP, BMP, TIFF) are
-converted to PNG with Pillow when it is installed, and dropped otherwise.
+converted to PNG with Pillow when it is installed, and dropped otherwise (and when they
+claim more than `MAX_COVER_PIXELS`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from .toc import Landmark, resolve_href
 from .xhtml import localname, parse_markup
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+# Real covers are 1-10 megapixels (1600x2400 is the stores' recommendation). An image that
+# claims far more is not decoded: a few bytes of GIF can declare 20000x20000 pixels.
+MAX_COVER_PIXELS = 50_000_000
 
 
 def sniff_raster(data: bytes) -> str | None:
@@ -35,26 +39,35 @@ def sniff_raster(data: bytes) -> str | None:
 
 
 def normalise_raster(data: bytes | None) -> tuple[bytes | None, str | None]:
-    """JPEG/PNG bytes as they are; other raster formats converted to PNG (needs Pillow)."""
+    """JPEG/PNG bytes as they are; other raster formats converted to PNG (needs Pillow).
+
+    An image claiming more than MAX_COVER_PIXELS is dropped (with Pillow, which reads only
+    the header to tell; JPEG and PNG are never decoded here).
+    """
     if not data:
         return None, None
     mime = sniff_raster(data)
-    if mime:
-        return data, mime
+    as_is = (data, mime) if mime else (None, None)
     try:
         from PIL import Image  # optional dependency
     except ImportError:
-        return None, None
+        return as_is
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_COVER_PIXELS:
+                return None, None
+            if mime:
+                return as_is
             img.seek(0)
             out = io.BytesIO()
             if img.mode not in ("RGB", "RGBA", "L", "LA", "P"):
                 img = img.convert("RGBA")
             img.save(out, format="PNG")
             return out.getvalue(), "image/png"
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds on bad images
+    except Image.DecompressionBombError:  # Pillow's own, far larger, pixel limit
         return None, None
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on bad images
+        return as_is
 
 
 def _is_svg(path: str, media_type: str | None) -> bool:

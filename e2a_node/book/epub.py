@@ -170,10 +170,11 @@ def _open_package(archive: CheckedArchive, path: Path, name: str) -> tuple[ebook
         raise
     except _CORRUPT as exc:
         raise BookError(f"{name} is not a valid EPUB (corrupt or not a zip archive)") from exc
-    except etree.XMLSyntaxError as exc:
-        raise BookError(f"{name} is not a valid EPUB (unreadable OPF package document)") from exc
-    except Exception as exc:  # noqa: BLE001 - ebooklib raises whatever its parsing hits
+    except ebooklib_epub.EpubException as exc:
         raise BookError(f"{name} is not a valid EPUB ({_one_line(exc)})") from exc
+    except Exception as exc:  # noqa: BLE001 - ebooklib raises whatever its parsing hits
+        # (XMLSyntaxError, or AttributeError/TypeError/KeyError on a package it cannot use)
+        raise BookError(f"{name} is not a valid EPUB (unreadable OPF package document)") from exc
     return book, reader
 
 
