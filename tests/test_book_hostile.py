@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from e2a_node.book import epub as epub_module
 from e2a_node.book import load_book
 from e2a_node.book.archive import MAX_ENTRIES, MAX_RATIO, RATIO_MIN_BYTES
 from e2a_node.book.limits import MAX_BOOK_CHARS, MAX_BOOK_WORDS, MAX_CHAPTERS, MAX_MARKUP_BYTES
@@ -410,10 +411,11 @@ def test_entities_in_html_and_ncx(tmp_path, corpus, reference):
 # ------------------------------------------------------------------------ text caps
 
 
-def test_text_over_the_caps_is_refused(tmp_path, corpus, reference):
+def test_text_over_the_caps_is_refused(tmp_path, corpus, reference, monkeypatch):
     chars = tmp_path / "chars.txt"
     chars.write_text("word " * (MAX_BOOK_CHARS // 5 + 1))
-    refused(chars, f"chars.txt holds more than {MAX_BOOK_CHARS:,} characters")
+    refused(chars, f"chars.txt has at least {MAX_BOOK_CHARS + 5:,} characters of text "
+                   f"(limit {MAX_BOOK_CHARS:,}); refusing a book this large")
 
     paragraph = " ".join(["a"] * 1000)
     words = tmp_path / "words.txt"
@@ -428,6 +430,28 @@ def test_text_over_the_caps_is_refused(tmp_path, corpus, reference):
     html_book.write_text("<html><body>" + "".join(
         f"<h2>Part {n}</h2><p>Text.</p>" for n in range(MAX_CHAPTERS + 1)) + "</body></html>")
     refused(html_book, f"many.html has {MAX_CHAPTERS + 1:,} chapters")
+
+    # An EPUB is refused as soon as the documents read so far hold too much text: 4 of these
+    # 5 documents of ~13 M characters each (text that compresses like prose, ~4:1).
+    rng = random.Random(3)
+    vocabulary = sorted(set(PROSE.replace(",", "").replace(".", "").split()))
+    block = "".join("<p>" + " ".join(rng.choice(vocabulary) for _ in range(200)) + "</p>"
+                    for _ in range(1000))
+    doc = xhtml(block * (MAX_BOOK_CHARS // 4 // len(block) + 1))
+    big = tmp_path / "big.epub"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("META-INF/container.xml", CONTAINER)
+        zf.writestr("OEBPS/content.opf", opf([f"c{n}.xhtml" for n in range(5)]))
+        zf.writestr("OEBPS/nav.xhtml", nav([(f"c{n}.xhtml", f"Part {n}") for n in range(5)]))
+        for n in range(5):
+            zf.writestr(f"OEBPS/c{n}.xhtml", doc)
+    parsed: list[int] = []
+    real_parse = epub_module.parse_markup
+    monkeypatch.setattr(epub_module, "parse_markup",
+                        lambda data: parsed.append(len(data)) or real_parse(data))
+    refused(big, "big.epub has at least ", f"characters of text (limit {MAX_BOOK_CHARS:,})")
+    assert len(parsed) == 4, "the fifth document was read although the text was already too much"
+    monkeypatch.undo()
 
     # One document, a TOC entry per anchor: too many chapters.
     body = "".join(f'<h2 id="s{n}">Section {n}</h2><p>Text.</p>' for n in range(MAX_CHAPTERS + 1))

@@ -54,11 +54,11 @@ def size_over(n: int, limit: int) -> str:
 
 
 def check_text_chars(name: str, chars: int) -> None:
-    """Refuse a book whose text already holds more than MAX_BOOK_CHARS characters."""
+    """Refuse a book whose text (so far: `chars`) is over MAX_BOOK_CHARS characters."""
     if chars > MAX_BOOK_CHARS:
         raise BookError(
-            f"{name} holds more than {MAX_BOOK_CHARS:,} characters of text "
-            f"(limit {MAX_BOOK_CHARS:,}); refusing a book this large"
+            f"{name} has at least {chars:,} characters of text (limit {MAX_BOOK_CHARS:,}); "
+            "refusing a book this large"
         )
 
 
