@@ -462,6 +462,33 @@ def test_text_over_the_caps_is_refused(tmp_path, corpus, reference, monkeypatch)
     still_reads_fully(corpus, reference)
 
 
+def test_deep_and_huge_tables_of_contents(tmp_path, corpus, reference):
+    from e2a_node.book.toc import MAX_TOC_DEPTH, MAX_TOC_ENTRIES, parse_nav, parse_ncx
+
+    depth = 1_000  # XML allows it; reading every level recursively overflows Python's stack
+    inner = "".join(f'<ol><li><a href="ch2.xhtml">Level {n}</a>' for n in range(depth))
+    inner += "</li></ol>" * depth
+    deep = xhtml(f'<nav epub:type="toc"><ol><li><a href="ch1.xhtml">One</a></li>'
+                 f'<li><a href="ch2.xhtml">Two</a>{inner}</li></ol></nav>')
+    toc, _ = parse_nav(deep.encode(), "nav.xhtml")
+    levels, entry = 0, toc[1]
+    while entry.children:
+        levels, entry = levels + 1, entry.children[0]
+    assert levels == MAX_TOC_DEPTH - 1
+    book = load_book(write_epub(tmp_path / "deep.epub", [
+        ("ch1.xhtml", "One", chapter("One", PROSE)), ("ch2.xhtml", "Two", chapter("Two", PROSE)),
+    ], nav_text=deep))
+    assert [c.paragraphs[-1] for c in book.chapters] == [PROSE, PROSE]
+
+    many = MAX_TOC_ENTRIES + 1
+    with pytest.raises(ValueError, match=f"more than {MAX_TOC_ENTRIES:,} entries"):
+        parse_nav(nav([("ch1.xhtml", "x")] * many).encode(), "nav.xhtml")
+    points = '<navPoint><navLabel><text>x</text></navLabel><content src="ch1.xhtml"/></navPoint>'
+    with pytest.raises(ValueError, match=f"more than {MAX_TOC_ENTRIES:,} entries"):
+        parse_ncx(f"<ncx><navMap>{points * many}</navMap></ncx>".encode(), "toc.ncx")
+    still_reads_fully(corpus, reference)
+
+
 # -------------------------------------------------------------------------- warnings
 
 

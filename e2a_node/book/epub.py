@@ -143,7 +143,9 @@ _CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 _KEPT_TYPES = frozenset({*DOCUMENT_TYPES, "application/x-dtbncx+xml"})
 
 
-def _open_package(archive: CheckedArchive, path: Path, name: str) -> tuple[ebooklib_epub.EpubBook, _Reader]:
+def _open_package(
+    archive: CheckedArchive, path: Path, name: str
+) -> tuple[ebooklib_epub.EpubBook, _Reader]:
     """Check DRM and the container, then read the OPF package with ebooklib."""
     check_encryption(archive, name)
     if "META-INF/container.xml" not in archive:
@@ -184,11 +186,11 @@ class _Reader(ebooklib_epub.EpubReader):
     Every read goes through `CheckedArchive.read` (bounded; ebooklib's own `_load` would open
     the file again with `zipfile` and read each entry whole). Only documents and the NCX are
     kept in memory (`_KEPT_TYPES`), each entry once however often the manifest lists it; other
-    manifest items read as empty. A manifest entry whose
-    file is missing reads as empty too (its name goes to `missing`) instead of failing the
-    whole book; ebooklib's own TOC parsing (nav and NCX) is skipped, since `toc.py` reads the
-    navigation itself, and a broken `<spine toc=...>` reference is ignored. Entity references
-    in the package document are settled (`xhtml.settle_entities`) before its metadata is read.
+    manifest items read as empty. A manifest entry whose file is missing reads as empty too
+    (its name goes to `missing`) instead of failing the whole book. ebooklib's own TOC
+    parsing (nav and NCX) is skipped, since `toc.py` reads the navigation itself, and a broken
+    `<spine toc=...>` reference is ignored. Entity references in the package document are
+    settled (`xhtml.settle_entities`) before its metadata is read.
     """
 
     def __init__(self, archive: CheckedArchive, file_name: str):
@@ -216,13 +218,13 @@ class _Reader(ebooklib_epub.EpubReader):
         if name in self._read:
             return self._read[name]
         try:
-            data = self._read[name] = self.archive.read(name, MAX_MARKUP_BYTES)
-            return data
+            self._read[name] = self.archive.read(name, MAX_MARKUP_BYTES)
         except KeyError:
             if name in (posixpath.normpath(self.opf_file or ""), "META-INF/container.xml"):
                 raise
             self.missing.add(name)
             return b""
+        return self._read[name]
 
     def _load_metadata(self):
         root = self.container.getroot()
@@ -238,7 +240,8 @@ class _Reader(ebooklib_epub.EpubReader):
             href = item.get("href") if isinstance(item.tag, str) else None
             if not href:
                 continue
-            names = {posixpath.normpath(posixpath.join(self.opf_dir, h)) for h in (href, unquote(href))}
+            names = {posixpath.normpath(posixpath.join(self.opf_dir, h))
+                     for h in (href, unquote(href))}
             (kept if (item.get("media-type") or "") in _KEPT_TYPES else other).update(names)
         self._not_kept = other - kept
         super()._load_manifest()
@@ -392,7 +395,8 @@ def _load(archive: CheckedArchive, path: Path, source: Path, include_all: bool) 
     assembler = _Assembler(read_docs, landmarks, include_all, title, skipped)
     chapters = assembler.chapters(toc)
     if not chapters:
-        raise BookError(f"{name} has no readable text")
+        lost = f" ({len(warnings)} part(s) left out; {warnings[0]})" if warnings else ""
+        raise BookError(f"{name} has no readable text{lost}")
     check_book_size(name, chapters)
 
     def read_item(opf_path: str) -> bytes | None:
@@ -526,9 +530,17 @@ class _Assembler:
         `end` is where the text of these entries stops (the next entry after their parent).
         """
         starts = [self.pos(e) or self.first_pos(e.children) for e in entries]
+        # ends[n]: the first start after entry n, found in one pass (not a scan per entry).
+        ends: list[Pos | None] = []
+        following = end
+        for start in reversed(starts):
+            ends.append(following)
+            if start is not None:
+                following = start
+        ends.reverse()
         for n, entry in enumerate(entries):
             p = self.pos(entry)
-            entry_end = next((q for q in starts[n + 1:] if q is not None), end)
+            entry_end = ends[n]
             kids = [] if entry.children_hidden else entry.children
             if p is None:  # no target, or a document that is not read
                 self.flatten(entry.children, out, entry_end)

@@ -7,7 +7,8 @@ children. An EPUB 3 `<li>` with a `<span>` instead of a link (a group heading su
 author's name) is an entry without a target. A child list marked `hidden` is remembered:
 the book's author did not want those sub-entries shown, so they are never chapters.
 Entries nested deeper than `MAX_TOC_DEPTH` levels are not read (their text stays in the
-chapter of the entry above them). Entity references in labels are settled as in `xhtml.py`.
+chapter of the entry above them); a TOC of more than `MAX_TOC_ENTRIES` entries is refused
+(ValueError) and the loader goes on without it. Entity references in labels are settled as in `xhtml.py`.
 
 Landmarks (EPUB 3 `<nav epub:type="landmarks">`) and the EPUB 2 `<guide>` tell which
 targets are boilerplate (toc, copyright page, title page, colophon, index ...) and where the
@@ -34,6 +35,21 @@ LANDMARK_BOILERPLATE = frozenset(
 # read: they would only be merged into their parents' chapters, and deep nesting must not
 # run the (recursive) readers out of stack.
 MAX_TOC_DEPTH = 32
+# Five times the chapters a book may have (numbered sections merged into their chapter make
+# a TOC longer than the chapter list). A longer TOC is refused as unreadable (ValueError).
+MAX_TOC_ENTRIES = 50_000
+
+
+class _Count:
+    """Entries made so far while reading one TOC; raises ValueError past MAX_TOC_ENTRIES."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def take(self) -> None:
+        self.n += 1
+        if self.n > MAX_TOC_ENTRIES:
+            raise ValueError(f"more than {MAX_TOC_ENTRIES:,} entries")
 
 
 @dataclass
@@ -76,7 +92,7 @@ def _children(el: etree._Element, name: str) -> list[etree._Element]:
     return [child for child in el if localname(child) == name]
 
 
-def _nav_list(ol: etree._Element, base: str, depth: int = 1) -> list[TocEntry]:
+def _nav_list(ol: etree._Element, base: str, count: _Count, depth: int = 1) -> list[TocEntry]:
     entries: list[TocEntry] = []
     for li in _children(ol, "li"):
         label_el = next((c for c in li if localname(c) in ("a", "span")), None)
@@ -91,9 +107,10 @@ def _nav_list(ol: etree._Element, base: str, depth: int = 1) -> list[TocEntry]:
         if label_el is not None and localname(label_el) == "a":
             path, fragment = resolve_href(base, label_el.get("href"))
             types = epub_types(label_el)
+        count.take()
         entry = TocEntry(label, path, fragment, types)
         if sub is not None and depth < MAX_TOC_DEPTH:
-            entry.children = _nav_list(sub, base, depth + 1)
+            entry.children = _nav_list(sub, base, count, depth + 1)
             entry.children_hidden = sub.get("hidden") is not None
         entries.append(entry)
     return entries
@@ -110,7 +127,7 @@ def parse_nav(data: bytes, nav_path: str) -> tuple[list[TocEntry], list[Landmark
         if ol is None:
             continue
         if "toc" in kinds and not toc:
-            toc = _nav_list(ol, nav_path)
+            toc = _nav_list(ol, nav_path, _Count())
         elif "landmarks" in kinds:
             for a in (el for el in ol.iter() if localname(el) == "a"):
                 path, fragment = resolve_href(nav_path, a.get("href"))
@@ -130,9 +147,12 @@ def parse_ncx(data: bytes, ncx_path: str) -> list[TocEntry]:
     if nav_map is None:
         return []
 
+    count = _Count()
+
     def points(parent: etree._Element, depth: int = 1) -> list[TocEntry]:
         entries = []
         for point in _children(parent, "navpoint"):
+            count.take()
             label_el = next((c for c in point if localname(c) == "navlabel"), None)
             label = collapse("".join(label_el.itertext())) if label_el is not None else ""
             content = next((c for c in point if localname(c) == "content"), None)
