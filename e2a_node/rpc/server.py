@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from e2a_node.errors import E2AError
 from e2a_node.node import JobSession, NodeService, WorkRefused
@@ -214,6 +215,8 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         return info_to_pb(self.service.info())
 
     async def Handshake(self, request, context):
+        if request is UNPARSED:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request did not parse")
         try:
             admission = await self.service.admit(request.protocol_version, bundle_from_pb(request.settings),
                                                  request.expected_fingerprint)
@@ -236,7 +239,8 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             first = None
             details = f"no JobStart within {self.limits.first_message_seconds:g} s of opening the stream"
             await context.abort(grpc.StatusCode.ABORTED, details)
-        if first is None or first.WhichOneof("kind") != "start":
+
+        if first is None or first is UNPARSED or first.WhichOneof("kind") != "start":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a Work stream must begin with JobStart")
         stream = _WorkStream(self, context, requests)
         self.streams.add(stream)
@@ -308,6 +312,9 @@ class _WorkStream:
         session = self.session
         try:
             async for msg in self.requests:
+                if msg is UNPARSED:
+                    self._finish((grpc.StatusCode.INVALID_ARGUMENT, "a message from the leader did not parse"))
+                    return
                 kind = msg.WhichOneof("kind")
                 if kind == "assign":
                     segments = msg.assign.segments
@@ -322,6 +329,7 @@ class _WorkStream:
         except WorkRefused as exc:
             self._finish((grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)))
             return
+
         except asyncio.CancelledError:
             raise
         except Exception:  # the call broke under the reader (client gone): nothing left to serve
@@ -362,13 +370,46 @@ class _WorkStream:
                                                        f"{self.service.name} ended the job's stream to free its slots"))
 
 
+class _Unparsed:
+    """What a request that does not parse arrives as (gRPC would log a traceback per message)."""
+
+
+UNPARSED = _Unparsed()
+
+
+def _lenient(parse):
+    def deserialize(data: bytes):
+        try:
+            return parse(data)
+        except DecodeError:
+            return UNPARSED
+    return deserialize
+
+
+def add_servicer(servicer: NodeServicer, server) -> None:
+    """The generated registration, with deserializers that hand bad bytes to the servicer as
+    UNPARSED instead of raising inside gRPC."""
+    handlers = {
+        "Handshake": grpc.unary_unary_rpc_method_handler(
+            servicer.Handshake, request_deserializer=_lenient(pb.HandshakeRequest.FromString),
+            response_serializer=pb.HandshakeReply.SerializeToString),
+        "Work": grpc.stream_stream_rpc_method_handler(
+            servicer.Work, request_deserializer=_lenient(pb.LeaderMessage.FromString),
+            response_serializer=pb.PeerMessage.SerializeToString),
+        "Status": grpc.unary_unary_rpc_method_handler(
+            servicer.Status, request_deserializer=_lenient(pb.StatusRequest.FromString),
+            response_serializer=pb.NodeInfo.SerializeToString),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("e2a.v1.Node", handlers),))
+
+
 async def start_server(service: NodeService, host: str, port: int, *, limits: StreamLimits = StreamLimits(),
                        max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS,
                        servicer: NodeServicer | None = None) -> tuple[grpc.aio.Server, int]:
     """Start serving `service`; returns the server and the port it bound (port 0 picks one).
     `servicer` (made from `service` and `limits` when not given) lets a caller watch its streams."""
     server = grpc.aio.server(options=SERVER_OPTIONS, maximum_concurrent_rpcs=max_concurrent_rpcs)
-    node_pb2_grpc.add_NodeServicer_to_server(servicer or NodeServicer(service, limits), server)
+    add_servicer(servicer or NodeServicer(service, limits), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
