@@ -154,6 +154,8 @@ def chapters(book: Path, include_all: bool) -> None:
     click.echo(f"{len(b.chapters)} chapters, {b.words:,} words, ~{b.words / WORDS_PER_MINUTE / 60:.1f} h of audio")
     if b.skipped and not include_all:
         click.echo(f"skipped (use --all to keep): {', '.join(b.skipped)}")
+    for line in b.warnings:
+        click.echo(f"Warning: {line}", err=True)
 
 
 @main.command()

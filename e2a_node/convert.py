@@ -112,6 +112,8 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     ui = ui or SilentUI()
     t0 = time.monotonic()
     book = load_book(req.book, include_all=req.include_all)
+    for line in book.warnings:
+        ui.info(f"Warning: {line}")
     numbers = parse_chapter_selection(req.chapter_spec, len(book.chapters))
     output, fmt = resolve_output(req.book, req.output, req.fmt, req.split_chapters)
     check_writable(output if req.split_chapters else output.parent)

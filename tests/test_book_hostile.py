@@ -541,3 +541,18 @@ def test_cli_refuses_a_zip_bomb_in_one_line(tmp_path, corpus, reference):
     assert ok.returncode == 0, ok.stderr
     assert f"{len(reference.chapters)} chapters" in ok.stdout
     still_reads_fully(corpus, reference)
+
+
+def test_cli_names_a_chapter_it_left_out(tmp_path, corpus, reference):
+    chapters = [
+        ("ch1.xhtml", "Chapter One", chapter("Chapter One", PROSE)),
+        ("ch2.xhtml", "Chapter Two", '<?xml version="1.0"?>\n<!-- the rest was lost -->'),
+    ]
+    path = write_epub(tmp_path / "damaged.epub", chapters)
+    listed = run_e2a("chapters", path)
+    assert listed.returncode == 0, listed.stderr
+    assert "Warning: chapter 'Chapter Two' (OEBPS/ch2.xhtml) could not be read" in listed.stderr
+    converted = run_e2a("convert", path, "-o", tmp_path / "out.m4b", "--work-dir", tmp_path / "work")
+    assert converted.returncode == 0, converted.stderr
+    assert "Warning: chapter 'Chapter Two'" in converted.stderr and (tmp_path / "out.m4b").exists()
+    still_reads_fully(corpus, reference)
