@@ -308,14 +308,22 @@ def node_main(verbose: bool) -> None:
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Let leaders name coqui model folders (--model-path) inside DIR; repeatable. Default: none, "
                    "leaders name voices and models only.")
+@key_file_option
+@click.option("--insecure", is_flag=True,
+              help="Without a cluster key, listen on a non-loopback address anyway: any host that reaches the port "
+                   "can use this node and read the books it is sent.")
 def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], device: str, slots: int | None,
           threads: int | None, mdns: bool, mdns_interface: str | None, state_dir: Path | None,
-          allow_model_dirs: tuple[Path, ...]) -> None:
+          allow_model_dirs: tuple[Path, ...], key_file: Path | None, insecure: bool) -> None:
     """Serve this machine's voices to e2a leaders on the LAN until Ctrl-C.
+
+    With the cluster key (`e2a cluster init` / `join`), only machines holding it get in (mutual
+    TLS). Without one the node listens on loopback only, unless --insecure.
 
     \b
     Examples:
       e2a-node serve
+      e2a-node serve --host 127.0.0.1                      # this machine only, no key needed
       e2a-node serve --engine coqui --device cuda:1 --port 50052 --name gpu1
       e2a-node serve --engine coqui --allow-model-dir ~/models
     """
@@ -326,7 +334,7 @@ def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], devi
     run_node(ServeOptions(host=host, port=port, name=name, engines=list(engines), device=device,
                           slots=slots or default_slots(device, engines[0] if len(engines) == 1 else "piper"),
                           threads=threads, mdns=mdns, mdns_interface=mdns_interface, state_dir=state_dir,
-                          allow_model_dirs=list(allow_model_dirs)))
+                          allow_model_dirs=list(allow_model_dirs), key_file=key_file, insecure=insecure))
 
 
 class ClickUI:

@@ -296,6 +296,10 @@ def verification_verdict(report: dict) -> str:
     if not report.get("verify_fraction"):
         return ""
     liars = [n for n in report["nodes"] if n.get("verify_failed")]
+    if not report["verifications"] and not liars:
+        skipped = report.get("verifications_skipped", 0)
+        return (f" Peers not verified: {skipped} sentences were picked, but no other node could make them again."
+                if skipped else "")
     parts = [f" Peers verified: {report['verifications']} sentences re-made elsewhere"]
     if liars:
         parts.append("; DROPPED " + ", ".join(

@@ -28,7 +28,7 @@ def _check_result(tmp_path, names: set[str]) -> dict:
     info = probe(tmp_path / "out.m4b")
     assert len(info.chapters) == 2 and info.duration > 10
     report = json.loads((tmp_path / "report.json").read_text())
-    shares = {n["name"]: n["sentences"] for n in report["nodes"]}
+    shares = {n["name"]: n["sentences"] for n in report["nodes"] if n["state"] != "refused"}
     assert set(shares) == names, shares
     assert sum(shares.values()) == report["sentences"]
     return report
@@ -62,14 +62,28 @@ def test_cluster_ls_and_convert_find_nodes_over_mdns(tmp_path):
             node.stop()
 
 
-def test_nodes_in_separate_network_namespaces_convert_a_book(lan, tmp_path):
-    nodes = [NodeProcess(f"lan{i}", tmp_path / f"lan{i}", host="0.0.0.0", port=50051, mdns=True,
-                         netns=f"{lan}{i}") for i in (1, 2)]
+def _key(tmp_path, name: str) -> str:
+    path = tmp_path / f"{name}.key"
+    r = run_e2a("cluster", "init", "--key-file", path)
+    assert r.returncode == 0, r.stderr
+    return str(path)
+
+
+def _lan_node(lan, tmp_path, i: int, key: str | None) -> NodeProcess:
+    extra = ("--key-file", key) if key else ("--insecure",)
+    return NodeProcess(f"lan{i}", tmp_path / f"lan{i}", host="0.0.0.0", port=50051, mdns=True,
+                       netns=f"{lan}{i}", extra=extra)
+
+
+def test_nodes_in_separate_network_namespaces_convert_a_book_over_tls(lan, tmp_path):
+    key = _key(tmp_path, "cluster")
+    nodes = [_lan_node(lan, tmp_path, i, key) for i in (1, 2)]
     try:
         for node in nodes:
             node.wait_ready()
-        leader = subprocess.run(["ip", "netns", "exec", f"{lan}3", str(E2A), *_convert_args(tmp_path)],
-                                capture_output=True, text=True, timeout=300)
+        assert all("mutual TLS" in "".join(node.lines) for node in nodes)
+        leader = subprocess.run(["ip", "netns", "exec", f"{lan}3", str(E2A), *_convert_args(tmp_path),
+                                 "--key-file", key], capture_output=True, text=True, timeout=300)
         assert leader.returncode == 0, leader.stderr
         report = _check_result(tmp_path, {"lan1", "lan2"})
         addresses = {n["name"]: n["address"] for n in report["nodes"]}
@@ -77,3 +91,40 @@ def test_nodes_in_separate_network_namespaces_convert_a_book(lan, tmp_path):
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_the_key_fingerprint_keeps_two_clusters_on_one_lan_apart(lan, tmp_path):
+    """Node lan1 in cluster A, lan2 in cluster B: A's leader uses lan1 only, without ever
+    connecting to lan2 (the mDNS record says it is another cluster's); B's `cluster ls` the reverse."""
+    a, b = _key(tmp_path, "a"), _key(tmp_path, "b")
+    nodes = [_lan_node(lan, tmp_path, 1, a), _lan_node(lan, tmp_path, 2, b)]
+    try:
+        for node in nodes:
+            node.wait_ready()
+        leader = subprocess.run(["ip", "netns", "exec", f"{lan}3", str(E2A), *_convert_args(tmp_path),
+                                 "--key-file", a], capture_output=True, text=True, timeout=300)
+        assert leader.returncode == 0, leader.stderr
+        report = _check_result(tmp_path, {"lan1"})
+        assert {n["name"]: n["state"] for n in report["nodes"]}["lan2"] == "refused"
+        assert "Not using node lan2" in leader.stderr and "another cluster" in leader.stderr
+        assert not any("refused a connection" in line for line in nodes[1].lines), nodes[1].lines
+        ls = subprocess.run(["ip", "netns", "exec", f"{lan}3", str(E2A), "cluster", "ls", "--wait", "3", "--json",
+                             "--key-file", b], capture_output=True, text=True, timeout=60)
+        assert ls.returncode == 0, ls.stderr
+        rows = {r["name"]: r for r in json.loads(ls.stdout)}
+        assert rows["lan2"].get("slots") == 1 and "another cluster" in rows["lan1"]["error"], rows
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_a_node_refuses_to_listen_on_the_lan_without_a_key(lan, tmp_path):
+    node = NodeProcess("bare", tmp_path / "bare", host="0.0.0.0", port=50051, mdns=True, netns=f"{lan}1")
+    assert node.proc.wait(60) != 0
+    assert any("no cluster key, so not listening on 0.0.0.0" in line for line in node.lines), node.lines
+    insecure = _lan_node(lan, tmp_path, 1, None)
+    try:
+        insecure.wait_ready()
+        assert any("--insecure" in line for line in insecure.lines)
+    finally:
+        insecure.stop()

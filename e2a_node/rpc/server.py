@@ -405,16 +405,18 @@ def add_servicer(servicer: NodeServicer, server) -> None:
 
 async def start_server(service: NodeService, host: str, port: int, *, limits: StreamLimits = StreamLimits(),
                        max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS,
-                       servicer: NodeServicer | None = None) -> tuple[grpc.aio.Server, int]:
+                       servicer: NodeServicer | None = None, address: str | None = None) -> tuple[grpc.aio.Server, int]:
     """Start serving `service`; returns the server and the port it bound (port 0 picks one).
-    `servicer` (made from `service` and `limits` when not given) lets a caller watch its streams."""
+    `servicer` (made from `service` and `limits` when not given) lets a caller watch its streams;
+    `address` ("unix:/path") replaces host:port."""
     server = grpc.aio.server(options=SERVER_OPTIONS, maximum_concurrent_rpcs=max_concurrent_rpcs)
     add_servicer(servicer or NodeServicer(service, limits), server)
+    where = address or f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        bound = server.add_insecure_port(where)
     except RuntimeError:
         bound = 0
     if not bound:
-        raise E2AError(f"cannot listen on {host}:{port} (is another node using that port?)")
+        raise E2AError(f"cannot listen on {where} (is another node using that port?)")
     await server.start()
     return server, bound
