@@ -9,8 +9,13 @@ second run of the same job under tracemalloc (which slows everything down, so it
 "peak MB" is the traced peak of that whole run (the policy plus the simulator's heap and its
 per-segment bookkeeping), "policy MB" what the policy object holds right after it is built.
 
+With --verify F the stealing policy also runs peer verification (SchedulerConfig.verify_fraction;
+every simulated node is an untrusted peer, all honest): the table then says how many
+sentences were made twice to compare, as a share of the book's characters.
+
 Usage: .venv/bin/python scripts/bench_scheduler.py [--policy stealing|chapter|both]
-           [--segments 100000] [--chapters 1000] [--nodes 32] [--no-memory] [--json OUT]
+           [--segments 100000] [--chapters 1000] [--nodes 32] [--verify 0.02] [--no-memory]
+           [--json OUT]
 """
 
 from __future__ import annotations
@@ -116,6 +121,8 @@ def run(policy: str, chars: list[int], numbers: list[int], nodes: list[SimNode],
         "leases": sum(n.leases for n in result.stats.nodes),
         "steals": result.stats.steals,
         "backups": result.stats.backups,
+        "verifications": result.stats.verifications,
+        "verify_pct": round(100 * result.verify_chars / result.total_chars, 2),
     }
     del result, holder, timed
     if memory:
@@ -139,6 +146,8 @@ def main() -> None:
     ap.add_argument("--segments", type=int, default=100_000)
     ap.add_argument("--chapters", type=int, default=1_000)
     ap.add_argument("--nodes", type=int, default=32)
+    ap.add_argument("--verify", type=float, default=0.0, metavar="F",
+                    help="verify this fraction of the sentences (stealing policy only)")
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -147,7 +156,7 @@ def main() -> None:
 
     chars, numbers = synthetic_book(args.segments, args.chapters)
     nodes = cluster(args.nodes)
-    config = SchedulerConfig()
+    config = SchedulerConfig(verify_fraction=args.verify)
     policies = ["stealing", "chapter"] if args.policy == "both" else [args.policy]
     rows = [run(p, chars, numbers, nodes, config, not args.no_memory) for p in policies]
 
@@ -164,6 +173,10 @@ def main() -> None:
         print(f"| {r['policy']} | {r['events']} | {r['handle_s']} | {r['events_per_s']} | "
               f"{r['mean_us']} | {r['slowest_ms']} | {r.get('policy_mb', '-')} | "
               f"{r.get('peak_mb', '-')} | {r['wall_s']} | {r['simulated_s']} | {r['efficiency']} |")
+    if args.verify:
+        for r in rows:
+            print(f"{r['policy']}: {r['verifications']} verifications, "
+                  f"{r['verify_pct']}% of the characters made twice")
     if args.json:
         args.json.write_text(json.dumps({"machine": platform.machine(), "cores": os.cpu_count(),
                                          "python": platform.python_version(), "results": rows},

@@ -54,6 +54,7 @@ from .stats import NodeStats, Recovery
 
 class _Lease:
     __slots__ = ("id", "node", "chapter", "indices", "pos", "expires_at")
+    kind = "chapter"
 
     def __init__(self, lease_id: int, node: str, chapter: int, indices: tuple[int, ...],
                  expires_at: float) -> None:

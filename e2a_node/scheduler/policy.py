@@ -13,10 +13,12 @@ verifies it). Otherwise it is dropped:
     does not: a benign late delivery, nothing counted against the node (a duplicate is
     tallied as redundant work). Ended leases are remembered as lease id -> (node, start,
     end, kind), at most ENDED_LEASES_KEPT of them; audio naming a lease too old to be
-    remembered is dropped as stale.
+    remembered is taken as late (stale or duplicate).
   - "not leased to this node" / "index out of range": forged (an index the node never held,
     a lease id it never had, another node's lease): counted as a failure of the node, so
-    `max_failures` of them take it off the job (RemoveNode).
+    `max_failures` of them take it off the job (RemoveNode). (From a node that has left,
+    only tallied: it has nothing left to lose.)
+Audio that counts and late audio renew the node's leases (signs of life); forged audio does not.
 Every other event naming a node that never joined, or a removed one, changes nothing. A node
 id reused after NodeLeft rejoins (its ended leases stay its own); a NodeJoined for a node that
 is already active is ignored; a removed node's NodeJoined is ignored.

@@ -32,8 +32,8 @@ so a node that returns something else can be caught by making a sample again els
     outstanding already (then it is skipped and counted). Audio from trusted nodes
     (NodeJoined.trusted: the leader's own worker) is never verified.
   - Who verifies: a node other than X (and other than the first verifier, for an arbitration)
-    with a free slot; trusted nodes only, while any trusted node is active and responsive;
-    otherwise untrusted ones. Verifications come before the queue on such a slot: they are
+    with a free slot; trusted nodes only, while any trusted node is active, responsive and
+    has slots; otherwise untrusted ones. Verifications come before the queue on such a slot: they are
     one segment each and at most `verify_backlog` exist, so they cost their share and few
     are left when the last segment is accepted.
   - A verification is a lease of kind "verify" on the one segment (Assign kind "verify").
@@ -50,7 +50,8 @@ so a node that returns something else can be caught by making a sample again els
     Z same as X: Y lied; Z different: X lied.
   - A liar L: RemoveNode(L, reason) and Discard(j, L) for every segment j accepted from L in
     this job: they lose their audio and go back to the queue; L stays off the job (even if
-    it had left already: it left, then was found out; a later NodeJoined is ignored). Its
+    it had left, or been removed for failures, already: it was found out afterwards; a later
+    NodeJoined is ignored). Its
     pending verifications are dropped (their verify leases revoked); an arbitration in which
     L was the first verifier becomes a plain verification of its suspect again.
   - A suspect that leaves keeps its accepted segments (it left, it did not lie) and its
