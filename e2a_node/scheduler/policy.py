@@ -113,11 +113,14 @@ class Policy:
         handler(event, now, out)
         if self._job_done:
             return out
-        if not self.done and self._may_dispatch():
+        if not self.done:
+            if not self._may_dispatch():
+                return out
             self._dispatch(now, out)
-        if self.done:  # (dispatching may give up the last verifications)
-            self._job_done = True
-            out.append(JobDone())
+            if not self.done:  # (dispatching may give up the last verifications)
+                return out
+        self._job_done = True
+        out.append(JobDone())
         return out
 
     @property
@@ -235,6 +238,12 @@ class Policy:
         is the sender's live lease holding the index (the node is renewed); else None, after
         a Drop (and, for forged audio, a failure of the node)."""
         name, i = ev.node, ev.index
+        lease = self._leases.get(ev.lease)
+        if (lease is not None and lease.node == name and 0 <= i < self._n
+                and self._holds(lease, i)):
+            node = self._nodes[name]  # (a live lease's node is active)
+            self._renew(node, now)
+            return node, lease
         node = self._nodes.get(name)
         if node is None or node.state == REMOVED:
             out.append(Drop(i, name, "unknown node" if node is None else "node removed"))
@@ -242,16 +251,11 @@ class Policy:
         if not 0 <= i < self._n:
             self._forged(node, i, "index out of range", now, out)
             return None
-        lease = self._leases.get(ev.lease)
         kind = ""
         if lease is not None:
             if lease.node != name:
                 held = False
-            elif self._holds(lease, i):
-                if node.state == ACTIVE:
-                    self._renew(node, now)
-                return node, lease
-            else:
+            else:  # given, then taken away (stolen, failed, discarded)
                 held, kind = self._covers(lease, i), lease.kind
         else:
             ended = self._ended.get(ev.lease)

@@ -210,7 +210,7 @@ class Scheduler(Policy):
             return False
         # a verify lease holds its one segment; others the segments they own or back (and
         # those that got audio meanwhile, whose audio is a duplicate)
-        return (lease.verify is not None or self._accepted[i] or self._owner[i] == lease.id
+        return (self._owner[i] == lease.id or lease.verify is not None or self._accepted[i]
                 or self._backup[i] == lease.id)
 
     def _covers(self, lease: _Lease, i: int) -> bool:
@@ -677,8 +677,10 @@ class Scheduler(Policy):
                    if nd.state == ACTIVE and nd.responsive)
 
     def _may_dispatch(self) -> bool:
+        if self._hungry:
+            return True
         # (once every segment has audio, verifications nobody can take must be given up)
-        return bool(self._hungry) or (bool(self._verify_queue) and self._done_count == self._n)
+        return bool(self._verify_queue) and self._done_count == self._n
 
     def _dispatch(self, now: float, out: list) -> None:
         candidates: list | None = None  # steal/backup candidates, computed once per event
