@@ -8,6 +8,9 @@ same book, nodes and engine:
   heterogeneous  five nodes at relative speeds 4, 2, 1, 1, 0.5 (--hetero-speeds)
   failure        4 nodes; one SIGKILLed at half progress; separately one SIGSTOPped at half
                  progress (thawed with SIGCONT when the run is over, then stopped)
+  (heterogeneous and failure run once more with a cluster key: mutual TLS on every connection;
+   heterogeneous a third time with the key and --verify-peers; every other run has no key and
+   --no-verify-peers; --no-tls skips the extra runs)
   join           3 nodes, a 4th started at half progress (its address is on the --cluster list
                  from the start; the leader retries it until it answers)
   overhead       a cluster of one node vs the plain single-machine `e2a convert` (no --cluster,
@@ -86,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "'all' for the whole book)")
     p.add_argument("--piper-chapters", default="1", help="chapters the Piper runs read")
     p.add_argument("--no-piper", action="store_true", help="skip the real Piper runs of `overhead`")
+    p.add_argument("--no-tls", action="store_true", help="skip the runs with a cluster key and --verify-peers")
     p.add_argument("--sample-rate", type=int, default=8000, help="E2A_BENCH_SAMPLE_RATE of the bench engine")
     p.add_argument("--tmp", type=Path, help="where the per-run temp dirs go (default: system temp)")
     p.add_argument("--keep-tmp", action="store_true", help="keep each run's temp dir (logs, job folder)")
@@ -171,6 +175,12 @@ def scenario_runs(name: str, args, chars: int) -> list[RunSpec]:
     for config in configs:
         config.setdefault("chapters", args.chapters)
         runs += [RunSpec(scenario=name, policy=policy, **config) for policy in args.policy_list]
+        # The same run with a cluster key (TLS everywhere), and for heterogeneous nodes once more
+        # with --verify-peers: what security costs, measured in the same invocation.
+        if name in ("heterogeneous", "failure") and "stealing" in args.policy_list and not args.no_tls:
+            runs.append(RunSpec(scenario=name, policy="stealing", tls=True, **config))
+            if name == "heterogeneous":
+                runs.append(RunSpec(scenario=name, policy="stealing", tls=True, verify=True, **config))
     return runs
 
 

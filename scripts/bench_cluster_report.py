@@ -126,7 +126,7 @@ def make_record(result: RunResult) -> dict:
         "relative_speeds": [n.rel_speed for n in spec.nodes],
         "node_speeds": [round(spec.speed(n), 1) for n in spec.nodes] if spec.engine == "bench" else None,
         "late_nodes": [n.name for n in spec.nodes if n.starts == "half"],
-        "fault": spec.fault, "victim": spec.victim,
+        "fault": spec.fault, "victim": spec.victim, "tls": spec.tls, "verify": spec.verify,
         "ok": bool(report) and not result.error, "error": result.error or None,
         "wall_s": None, "cli_wall_s": result.cli_wall_s, "ideal_s": None, "efficiency": None,
         "redundant_fraction": None, "recovery_s": None,
@@ -143,7 +143,10 @@ def make_record(result: RunResult) -> dict:
                reassignments=report["reassignments"], duplicate_sentences=report["duplicates_dropped"],
                duplicate_characters=report["duplicate_characters"],
                redundant_fraction=round(report["duplicate_characters"] / chars, 5) if chars else 0.0,
-               lease_seconds=report.get("scheduler", {}).get("lease_seconds"), per_node=node_rows(report))
+               lease_seconds=report.get("scheduler", {}).get("lease_seconds"), per_node=node_rows(report),
+               verifications=report.get("verifications", 0),
+               verify_extra_fraction=round(report.get("verifications", 0) / report["sentences"], 5)
+               if report["sentences"] else 0.0)
     rec.update(recovery(result))
     if spec.engine == "bench":
         ideal = ideal_seconds(chars, alive_intervals(result))
@@ -212,6 +215,30 @@ def overhead_ratio(records: list[dict], policy: str) -> float | None:
     return None
 
 
+def tls_ratios(records: list[dict]) -> list[tuple[str, float]]:
+    """(run, efficiency with the key / efficiency without) for each run that has both."""
+    pairs = []
+    for r in _find(records, tls=True, verify=False):
+        plain = _find(records, scenario=r["scenario"], variant=r["variant"], nodes=r["nodes"], tls=False,
+                      verify=False)
+        if plain and plain[0]["efficiency"] and r["efficiency"]:
+            pairs.append((f"{r['scenario']} {r['variant']}".strip(), r["efficiency"] / plain[0]["efficiency"]))
+    return pairs
+
+
+def security_targets(records: list[dict]) -> list[dict]:
+    pairs = tls_ratios(records)
+    tls = {"target": "with a cluster key (TLS), efficiency within 1% of the run without", "baseline": None,
+           "met": None if not pairs else all(v >= 0.99 for _, v in pairs), "detail": "" if pairs else "not measured",
+           "value": ", ".join(f"{name}: {v:.3f}" for name, v in pairs) or None}
+    verify = _find(records, verify=True)
+    cost = {"target": "--verify-peers: extra synthesis (sentences made twice / sentences)", "met": None,
+            "baseline": None, "detail": "" if verify else "not measured",
+            "value": ", ".join(f"{r['verify_extra_fraction']:.2%} (efficiency {r['efficiency']:.3f})"
+                               for r in verify) or None}
+    return [tls, cost]
+
+
 def evaluate_targets(records: list[dict]) -> list[dict]:
     eff = lambda r: r["efficiency"]  # noqa: E731
     lease = next((r["lease_seconds"] for r in records if r.get("lease_seconds")), 10.0)
@@ -232,6 +259,7 @@ def evaluate_targets(records: list[dict]) -> list[dict]:
                 lambda r: r["recovery_s"], lambda v: v <= lease + 0.5, _secs, scenario="failure",
                 variant="freeze"),
     ]
+    out += security_targets(records)
     ratio = {p: overhead_ratio(records, p) for p in ("stealing", "chapter")}
     out.append({"target": "cluster of one within 3% of the single-machine convert (wall ratio)",
                 "met": None if ratio["stealing"] is None else ratio["stealing"] <= 1.03,
@@ -268,7 +296,9 @@ def table_row(r: dict) -> list[str]:
     if r.get("speedup") is not None:
         eff += f" ({r['speedup']:.2f}x)"
     wall = _cell(r["wall_s"], "{:.1f}") if r["ok"] else f"FAILED: {(r['error'] or '')[:60]}"
-    return [r["variant"] or "–", str(r["nodes"]), r["policy"], speeds, wall, _cell(r["ideal_s"], "{:.1f}"),
+    variant = "+".join(v for v in (r["variant"], "tls" if r.get("tls") else "", "verify" if r.get("verify") else "")
+                       if v)
+    return [variant or "–", str(r["nodes"]), r["policy"], speeds, wall, _cell(r["ideal_s"], "{:.1f}"),
             eff, _cell(r["redundant_fraction"], "{:.2%}") if r["redundant_fraction"] is not None else "–",
             _cell(r["recovery_s"], "{:.2f}") + ("†" if r.get("recovery_source") == "timeline" else ""),
             _cell(r.get("steals")), _cell(r.get("backups")),

@@ -52,10 +52,13 @@ class RunSpec:
     victim: str | None = None
     chapters: str | None = None
     unit_speed: float = 0.0  # bench: chars/s of a node of relative speed 1
+    tls: bool = False  # a cluster key on every node and the leader: mutual TLS on every connection
+    verify: bool = False  # the leader's --verify-peers (off otherwise, so runs compare like with like)
 
     @property
     def run_id(self) -> str:
-        parts = [self.scenario, self.variant, f"n{len(self.nodes)}", self.policy]
+        parts = [self.scenario, self.variant, "tls" if self.tls else "", "verify" if self.verify else "",
+                 f"n{len(self.nodes)}", self.policy]
         return "-".join(p for p in parts if p)
 
     def speed(self, node: NodeSpec) -> float:
@@ -173,11 +176,16 @@ def bench_env(setup: Setup, policy: str, speed: float | None = None) -> dict:
     return env
 
 
+def key_args(spec: RunSpec, run_dir: Path) -> list[str]:
+    return ["--key-file", str(run_dir / "cluster.key")] if spec.tls else []
+
+
 class Node(Proc):
     def __init__(self, spec: RunSpec, node: NodeSpec, setup: Setup, run_dir: Path, port: int = 0) -> None:
         state = run_dir / f"state-{node.name}"
         args = [str(BIN / "e2a-node"), "serve", "--host", "127.0.0.1", "--port", str(port), "--name", node.name,
-                "--engine", spec.engine, "--slots", "1", "--threads", "1", "--no-mdns", "--state-dir", str(state)]
+                "--engine", spec.engine, "--slots", "1", "--threads", "1", "--no-mdns", "--state-dir", str(state),
+                *key_args(spec, run_dir)]
         speed = spec.speed(node) if spec.engine == "bench" else None
         super().__init__(node.name, args, bench_env(setup, spec.policy, speed), run_dir / f"{node.name}.log")
         self.port = port or None
@@ -205,7 +213,8 @@ def leader_args(spec: RunSpec, setup: Setup, run_dir: Path, targets: list[str]) 
     if spec.plain:
         args += ["--slots", "1"]
     else:
-        args += ["--cluster", ",".join(targets), "--no-local"]
+        args += ["--cluster", ",".join(targets), "--no-local", *key_args(spec, run_dir),
+                 "--verify-peers" if spec.verify else "--no-verify-peers"]
     if spec.engine == "piper":
         args += ["--deterministic"]
     return args
@@ -309,6 +318,9 @@ def execute(spec: RunSpec, setup: Setup, sentences: int) -> RunResult:
     nodes: dict[str, Node] = {}
     leader: Proc | None = None
     try:
+        if spec.tls:
+            subprocess.run([str(BIN / "e2a"), "cluster", "init", "--key-file", str(run_dir / "cluster.key")],
+                           check=True, capture_output=True)
         late = [n for n in spec.nodes if n.starts == "half"]
         if not spec.plain:
             for n in spec.nodes:

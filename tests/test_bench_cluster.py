@@ -49,10 +49,10 @@ def test_a_tiny_failure_run_writes_results_and_a_timeline(tmp_path):
     cmd = [sys.executable, str(ROOT / "scripts" / "bench_cluster.py"), "--book", str(SAMPLE), "--chapters", "all",
            "--out", str(out), "--scenario", "failure", "--faults", "kill", "--target-seconds", "4",
            "--tmp", str(tmp_path / "tmp")]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     records = json.loads((out / "results.json").read_text())
-    assert [r["policy"] for r in records] == ["stealing", "chapter"]
+    assert [(r["policy"], r["tls"]) for r in records] == [("stealing", False), ("chapter", False), ("stealing", True)]
     for r in records:
         assert all(k in r for k in REQUIRED), sorted(set(REQUIRED) - set(r))
         assert r["ok"] and r["scenario"] == "failure" and r["nodes"] == 4 and r["fault"] == "kill"
@@ -66,5 +66,6 @@ def test_a_tiny_failure_run_writes_results_and_a_timeline(tmp_path):
         assert (out / r["timeline_png"]).read_bytes()[:4] == b"\x89PNG"
         assert (out / r["report_file"]).is_file()
     assert "| kill | 4 | stealing |" in (out / "results.md").read_text()
+    assert "| kill+tls | 4 | stealing |" in (out / "results.md").read_text()
     assert list((tmp_path / "tmp").iterdir()) == []  # every run's temp dir removed
     assert "efficiency >= 0.90, a node killed" in run.stdout
