@@ -83,6 +83,9 @@ class _Node:
 class ChapterScheduler(Policy):
     """Leases out whole chapters, retried from their start; see the module docstring."""
 
+    __slots__ = ("_ch_of", "_slot_of", "_ch_indices", "_ch_missing", "_ch_lease",
+                 "_ch_complete", "_complete_count", "_queue")
+
     def __init__(self, segments: Sequence[int], chapters: Sequence[int],
                  config: SchedulerConfig | None = None, done: Iterable[int] = ()) -> None:
         if len(chapters) != len(segments):

@@ -49,6 +49,13 @@ class Policy:
     `done`, `_may_dispatch`, `_dispatch`, `_expire`, `_renew`, `_drop_node`, `_holds`,
     `_covers` and the handlers for audio, failures and steal replies (and Compared)."""
 
+    # Slots, here and in the subclasses: CPython's fast attribute access for plain instances
+    # stops at 30 attributes (shared-key dicts), and the policies have about that many.
+    __slots__ = ("config", "_chars", "_n", "_accepted", "_done_count", "_done_chars", "_resumed",
+                 "_nodes", "_leases", "_ended", "_forgotten", "_hungry", "_refused",
+                 "_next_lease", "_next_seq", "_now", "_next_expiry", "_job_done", "_totals",
+                 "_recoveries", "_recovering", "_handlers")
+
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
                  done: Iterable[int] = ()) -> None:
         self.config = config if config is not None else SchedulerConfig()

@@ -141,6 +141,9 @@ class _Steal:
 class Scheduler(Policy):
     """Leases out runs of consecutive segments to nodes; see the module docstring."""
 
+    __slots__ = ("_prefix", "_owner", "_backup", "_queue", "_steals", "_next_steal",
+                 "_verify_bound", "_verify_queue", "_verifying")
+
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
                  done: Iterable[int] = ()) -> None:
         super().__init__(segments, config, done)
