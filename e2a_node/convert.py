@@ -128,7 +128,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
             engines = _load_local_voices(settings, req.slots, ui)
             traits = VoiceTraits.of(engines[0])
         else:
-            traits = _traits_from_a_peer(discovery, access, bundle_for_peers(settings), ui)
+            traits = _traits_from_a_peer(discovery, access, bundle_for_peers(settings))
         plan = plan_job(book, numbers, language, traits, req.work_dir)
         store = open_job_folder(plan, settings.to_dict(), fresh=req.fresh)
         missing = plan.missing(store)
@@ -185,7 +185,7 @@ def _start_discovery(req: ConvertRequest):
     return discovery
 
 
-def _traits_from_a_peer(discovery, access, bundle, ui) -> VoiceTraits:
+def _traits_from_a_peer(discovery, access, bundle) -> VoiceTraits:
     """With --no-local the leader loads no voice: the nodes found describe it.
 
     Every node found is asked at once, so each loads the voice now, in parallel, rather than
@@ -216,7 +216,7 @@ def _traits_from_a_peer(discovery, access, bundle, ui) -> VoiceTraits:
         problem = traits_problem(admitted.traits)
         return (None, f"{addr.target}: {problem}") if problem else (admitted.traits, "")
 
-    async def ask_all() -> VoiceTraits | None:
+    async def ask_all() -> tuple[VoiceTraits | None, list[str]]:
         pending = {asyncio.ensure_future(ask(a)) for a in discovery.wait_for(1, timeout=PEER_WAIT_SECONDS)}
         found, reasons = None, []
         deadline = None
@@ -234,11 +234,11 @@ def _traits_from_a_peer(discovery, access, bundle, ui) -> VoiceTraits:
                 deadline = asyncio.get_running_loop().time() + OTHERS_LOAD_SECONDS
         for task in pending:
             task.cancel()
-        if found is None and reasons:
-            ui.info("No node accepted the voice: " + "; ".join(reasons))
-        return found
+        return found, reasons
 
-    traits = asyncio.run(ask_all())
+    traits, reasons = asyncio.run(ask_all())
+    if traits is None and reasons:
+        raise E2AError("--no-local: no e2a node could take this job: " + "; ".join(reasons))
     if traits is None:
         raise E2AError(f"--no-local: no e2a node could take this job within {PEER_WAIT_SECONDS:.0f} s; start "
                        "`e2a-node serve` on your machines, or name them with --cluster HOST:PORT,...")

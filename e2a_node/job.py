@@ -24,6 +24,7 @@ from e2a_node.book.model import Book, Chapter
 from e2a_node.errors import E2AError
 from e2a_node.layout import Pause, Segment
 from e2a_node.text import is_speakable, normalize, segment_paragraphs, speak_title
+from e2a_node.worker import MAX_SEGMENT_CHARS
 
 # Bump when planning changes in a way that changes segment texts for the same book.
 PLAN_VERSION = 1
@@ -87,14 +88,15 @@ def parse_chapter_selection(spec: str | None, count: int) -> list[int]:
 def chapter_segments(chapter: Chapter, language: str | None, voice: VoiceTraits) -> list[tuple[str, Pause]]:
     """The spoken title followed by the chapter's text, normalized and cut to the voice's limit."""
     numbers = not voice.normalizes_numbers
+    limit = min(voice.max_chars, MAX_SEGMENT_CHARS)  # past that no node speaks a segment
     pieces: list[tuple[str, Pause]] = []
     title = speak_title(chapter.title, language, numbers=numbers)
-    for text, _pause in segment_paragraphs([title], language, voice.max_chars):
+    for text, _pause in segment_paragraphs([title], language, limit):
         pieces.append((text, Pause.CLAUSE))
     if pieces:
         pieces[-1] = (pieces[-1][0], Pause.TITLE)
     paragraphs = [normalize(p, language, numbers=numbers) for p in chapter.paragraphs]
-    pieces.extend(segment_paragraphs(paragraphs, language, voice.max_chars))
+    pieces.extend(segment_paragraphs(paragraphs, language, limit))
     pieces = [(text, pause) for text, pause in pieces if is_speakable(text)]
     if pieces:
         pieces[-1] = (pieces[-1][0], Pause.CHAPTER)

@@ -9,10 +9,12 @@ what `--verify-peers` checks, by re-synthesising a sample elsewhere; see the sch
 from __future__ import annotations
 
 from e2a_node.synth.base import VoiceTraits
+from e2a_node.worker import MAX_SEGMENT_CHARS
 
 SAMPLE_RATE_RANGE = (8_000, 48_000)  # Hz: telephone quality up to studio rate; every TTS engine fits
-# Longest segment a voice may ask for: real engines say 70 (XTTS, Japanese) to 400 (Piper) chars.
-MAX_CHARS_RANGE = (16, 1_000)
+# The segment limit a voice may claim: real engines say 70 (XTTS, Japanese) to 400 (Piper) chars;
+# above, what every node refuses to speak anyway.
+MAX_CHARS_RANGE = (16, MAX_SEGMENT_CHARS)
 # Speech runs ~8-20 characters a second. Allow wide margins both ways: slow voices, titles
 # followed by pauses, very short segments ("I.") padded with silence, fast speaking rates.
 SLOWEST_CHARS_PER_SECOND = 2.0

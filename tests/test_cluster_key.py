@@ -8,6 +8,7 @@ works (the gate is not worn down by the attempts).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import ssl
@@ -180,3 +181,60 @@ def test_server_context_is_tls13_with_client_certificates(tmp_path):
     ctx = server_context(ClusterKey.generate().identity("n"))
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3 and ctx.verify_mode == ssl.CERT_REQUIRED
     assert not [p for p in os.listdir(os.environ.get("TMPDIR", "/tmp")) if p.startswith("e2a-tls-")]
+
+
+def test_access_rules_for_leaders():
+    from e2a_node.clusterkey import ClusterAccess
+
+    key = ClusterKey.generate()
+    other = ClusterKey.generate()
+    keyed, bare, insecure = ClusterAccess(key), ClusterAccess(), ClusterAccess(insecure=True)
+    assert keyed.refusal("10.0.0.5", key.fingerprint) is None
+    assert keyed.refusal("10.0.0.5", None) is None  # a listed node: TLS decides
+    assert "another cluster" in keyed.refusal("10.0.0.5", other.fingerprint)
+    assert "without a cluster key" in keyed.refusal("10.0.0.5", "")
+    # without a key: this machine's nodes only, and never one that wants a key
+    assert bare.refusal("127.0.0.1", "") is None and bare.refusal("localhost", None) is None
+    assert "not on this machine" in bare.refusal("10.0.0.5", "")  # `--cluster auto` finds a stranger
+    assert "requires a cluster key" in bare.refusal("127.0.0.1", key.fingerprint)
+    assert insecure.refusal("10.0.0.5", "") is None
+    assert keyed.identity is keyed.identity and bare.identity is None
+
+
+def test_real_node_with_a_key_serves_members_and_names_strangers(tmp_path):
+    """Real processes: `e2a-node serve --key-file A` on 127.0.0.1; `e2a cluster ls` with key A,
+    key B and no key; then a conversion with key A over TLS."""
+    from tests.cluster_helpers import NodeProcess
+    from tests.conftest import SAMPLE, run_e2a
+
+    keys = {}
+    for name in ("a", "b"):
+        keys[name] = tmp_path / f"{name}.key"
+        assert run_e2a("cluster", "init", "--key-file", keys[name]).returncode == 0
+    node = NodeProcess("keyed", tmp_path / "state", extra=("--key-file", str(keys["a"]))).wait_ready()
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+    try:
+        assert "mutual TLS" in "".join(node.lines)
+        rows = {}
+        for label, extra in (("a", ["--key-file", keys["a"]]), ("b", ["--key-file", keys["b"]]), ("none", [])):
+            r = run_e2a("cluster", "ls", "--cluster", node.target, "--json", *extra, env=env)
+            assert r.returncode == 0, r.stderr
+            rows[label] = json.loads(r.stdout)[0]
+        assert rows["a"]["name"] == "keyed" and "error" not in rows["a"]
+        assert "another cluster key" in rows["b"]["error"]
+        assert "requires a cluster key" in rows["none"]["error"]
+        out = tmp_path / "out.m4b"
+        r = run_e2a("convert", SAMPLE, "--chapters", "1", "--deterministic", "--no-local", "--cluster", node.target,
+                    "--key-file", keys["a"], "-o", out, "--work-dir", tmp_path / "work", env=env)
+        assert r.returncode == 0, r.stderr
+        assert "Node keyed (" in r.stderr and out.stat().st_size > 10_000
+        r = run_e2a("convert", SAMPLE, "--chapters", "1", "--no-local", "--cluster", node.target,
+                    "--key-file", keys["b"], "-o", tmp_path / "b.m4b", "--work-dir", tmp_path / "work-b", env=env)
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert f"no e2a node could take this job: {node.target}: it uses another cluster key" in r.stderr, r.stderr
+        assert not (tmp_path / "b.m4b").exists()
+        refused = [line for line in node.lines if "refused a connection from 127.0.0.1:" in line]
+        assert any("another cluster key" in line for line in refused), node.lines
+        assert any("without the cluster key" in line for line in refused), node.lines
+    finally:
+        node.stop()

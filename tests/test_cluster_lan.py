@@ -8,6 +8,7 @@ network namespaces joined by a bridge, where nodes and leader run with the defau
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 from e2a_node.audio import probe
@@ -126,5 +127,12 @@ def test_a_node_refuses_to_listen_on_the_lan_without_a_key(lan, tmp_path):
     try:
         insecure.wait_ready()
         assert any("--insecure" in line for line in insecure.lines)
+        no_key = ["ip", "netns", "exec", f"{lan}3", str(E2A), *_convert_args(tmp_path)]
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+        refused = subprocess.run(no_key, capture_output=True, text=True, timeout=300, env=env)
+        assert refused.returncode != 0 and "not on this machine and there is no cluster key" in refused.stderr
+        leader = subprocess.run([*no_key, "--insecure"], capture_output=True, text=True, timeout=300, env=env)
+        assert leader.returncode == 0, leader.stderr
+        _check_result(tmp_path, {"lan1"})
     finally:
         insecure.stop()
