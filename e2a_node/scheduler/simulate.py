@@ -145,8 +145,8 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
     log: list | None = [] if record else None
     accept_counts = [0] * len(chars)
     accepted_by: dict[int, str] = {}
-    # what audio compares equal to: "" for honest audio, the liar's name for a lie; made is
-    # keyed by (node, lease, index), as AudioReceived
+    # Lies only (honest audio compares equal everywhere): the liar's name, for audio on its
+    # way, keyed (node, lease, index) as AudioReceived, and for what is stored, by index.
     made: dict[tuple[str, int, int], str] = {}
     stored: dict[int, str] = {}
     counters = {"events": 0, "job_done": 0, "dropped": 0, "synth": 0, "discarded": 0,
@@ -225,20 +225,21 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
             log.append((t, event, instructions))
         if check_every and counters["events"] % check_every == 0:
             sched.check_invariants()
-        audio = (made.pop((event.node, event.lease, event.index), None)
-                 if type(event) is AudioReceived else None)
+        audio = (made.pop((event.node, event.lease, event.index), "")
+                 if made and type(event) is AudioReceived else "")
         for ins in instructions:
             typ = type(ins)
             if typ is Accept:
                 accept_counts[ins.index] += 1
                 accepted_by[ins.index] = ins.node
-                stored[ins.index] = audio or ""
+                if audio:
+                    stored[ins.index] = audio
             elif typ is Compare:
-                same = (audio or "") == stored[ins.index]
+                same = audio == stored.get(ins.index, "")
                 push(t, _TO_SCHED, Compared(ins.index, ins.node, ins.suspect, same))
             elif typ is Discard:
                 counters["discarded"] += 1
-                del stored[ins.index]
+                stored.pop(ins.index, None)
                 accepted_by.pop(ins.index, None)
             elif typ is Drop:
                 counters["dropped"] += 1
@@ -284,8 +285,8 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
             if i in spec.fail:
                 send(st, SegmentFailed(spec.name, slot.lease, i, "engine error"), t)
             else:
-                lying = spec.lie_at is not None and t >= spec.lie_at
-                made[(spec.name, slot.lease, i)] = spec.name if lying else ""
+                if spec.lie_at is not None and t >= spec.lie_at:
+                    made[(spec.name, slot.lease, i)] = spec.name
                 send(st, AudioReceived(spec.name, slot.lease, i), t)
             advance(st, slot, t)
         elif kind == _TO_NODE:
@@ -359,6 +360,6 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         stats=sched.stats(),
         log=log,
         discarded=counters["discarded"],
-        lies_kept=sum(1 for v in stored.values() if v),
+        lies_kept=len(stored),
         verify_chars=counters["verify"],
     )
