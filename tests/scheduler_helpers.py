@@ -38,6 +38,11 @@ class Cluster:
         self.removed: list[RemoveNode] = []
         self.discarded: list[Discard] = []
         self.job_done = 0
+        self.log: list[tuple] = []  # (event, instructions), every call
+
+    def assigns(self, kind: str | None = None) -> list[Assign]:
+        return [ins for _, out in self.log for ins in out
+                if type(ins) is Assign and (kind is None or ins.kind == kind)]
 
     def content(self, node: str) -> str:
         return node if node in self.liars else ""
@@ -49,6 +54,7 @@ class Cluster:
             if held is not None and held[0] == event.node and event.index in held[1]:
                 held[1].remove(event.index)
         out = self.sched.handle(event, self.t)
+        self.log.append((event, out))
         follow = self.apply(event, out)
         for ev in follow:
             out = out + self.handle(ev)

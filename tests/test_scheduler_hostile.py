@@ -337,31 +337,34 @@ def test_an_honest_peer_is_verified_and_keeps_its_sentences():
     assert st.nodes[1].verified == 5 and st.verifications == 5
     assert st.verification_mismatches == st.discarded_sentences == 0
     assert st.nodes[0].verified == 0  # a trusted node's audio is never verified
-    verify = [lz for lz in sched.stats().nodes]  # (no verify lease left at JobDone)
-    assert sched.leases() == [] and sched.verifications() == [] and verify
+    assert {a.node for a in c.assigns("verify")} == {"local"}
+    assert sched.leases() == [] and sched.verifications() == []  # all done before JobDone
 
 
 def test_untrusted_nodes_verify_only_without_a_trusted_one():
-    sched = Scheduler([100] * 20, EVERY)
+    sched = Scheduler([100] * 30, EVERY)
     c = Cluster(sched)
     c.join("local", trusted=True)
-    c.join("p")
+    p = only_assign(c.join("p"))
     q = only_assign(c.join("q"))
-    c.handle(AudioReceived("q", q.lease, q.indices[0]), 1.0)
-    assigns = []
-    for i in q.indices[1:]:
-        assigns += of(c.handle(AudioReceived("q", q.lease, i), 1.0), Assign)
-    # q's free slot takes fresh work, not p's check... and nobody takes q's own check
-    assert [(a.node, a.kind) for a in assigns] == [("q", "run")]
-    assert all(v["lease"] == 0 for v in sched.verifications())
+    for i in p.indices:
+        c.handle(AudioReceived("p", p.lease, i), 0.5)
+    out = []
+    for i in q.indices:
+        out += c.handle(AudioReceived("q", q.lease, i), 0.5)
+    # local (trusted) is busy, so p's checks wait for it: q's free slot takes fresh work
+    assert [(a.node, a.kind) for a in of(out, Assign)] == [("q", "run")]
+    assert c.assigns("verify") == [] and len(sched.verifications()) == 10
     c.handle(NodeLeft("local"), 0.1)
     c.forget("local")
-    # without a trusted node, p may verify q's audio (it gets them as its slot frees)
+    # without a trusted node the untrusted ones verify each other (never themselves)
     c.finish()
+    checks = c.assigns("verify")
+    assert {a.node for a in checks} == {"p", "q"}
+    assert all(c.accepted_by[a.indices[0]] != a.node for a in checks)
     st = sched.stats()
-    assert st.nodes[2].verified >= 5 and st.verification_mismatches == 0
-    kinds = {(lz["node"], lz["kind"]) for lz in sched.leases()}
-    assert kinds == set()
+    assert st.nodes[1].verified >= 5 and st.nodes[2].verified >= 5
+    assert st.verification_mismatches == 0
 
 
 def test_two_untrusted_disagree_and_a_third_decides():
@@ -567,3 +570,26 @@ def test_in_the_simulator_honest_peers_pay_about_the_fraction():
     assert result.done and result.discarded == 0 and result.stats.verification_mismatches == 0
     assert 0.01 < result.verify_chars / result.total_chars < 0.03
     assert result.wall_time < plain.wall_time * 1.05
+
+
+def test_checks_of_a_caught_liar_are_revoked_and_their_late_audio_is_stale():
+    sched, c, loc, x = liar_and_local()
+    for i in x.indices:
+        c.handle(AudioReceived("x", x.lease, i), 0.1)
+    out = c.join("v", trusted=True, dt=0.1)
+    v_check = only_assign(out)
+    assert (v_check.kind, v_check.indices) == ("verify", (5,))
+    out = []
+    for i in loc.indices:  # local's slot frees and checks 6
+        out += c.handle(AudioReceived("local", loc.lease, i), 0.1)
+    l_check = [a for a in of(out, Assign) if a.kind == "verify"]
+    assert [a.indices for a in l_check] == [(6,)]
+    out = c.handle(AudioReceived("local", l_check[0].lease, 6), 0.1)
+    assert out[0] == Compare(6, "local", "x") and RemoveNode in {type(i) for i in out}
+    assert Revoke("v", v_check.lease, "not needed") in out
+    stale = sched.stats().stale_audio
+    assert c.handle(AudioReceived("v", v_check.lease, 5), 0.1)[0] == Drop(5, "v", "stale")
+    st = sched.stats()
+    assert st.nodes[2].failures == 0 and st.verifications == 1 and st.stale_audio == stale + 1
+    c.finish()
+    assert set(c.accepted_by.values()) == {"local", "v"} and len(c.accepted_by) == 10
