@@ -222,8 +222,10 @@ class HostileEvents(RuleBasedStateMachine):
         lid = data.draw(st.sampled_from(open_))
         node, todo, _ = self.c.leases[lid]
         i = todo.pop(0)
-        ev = AudioInvalid(node, lid, i, "too short") if invalid else SegmentFailed(node, lid, i, "x")
-        self.c.handle(ev, dt)
+        if invalid:
+            self.c.handle(AudioInvalid(node, lid, i, "too short"), dt)
+        else:
+            self.c.handle(SegmentFailed(node, lid, i, "engine error"), dt)
 
     # ---------------------------------------------------------------- hostile audio
 

@@ -33,9 +33,9 @@ so a node that returns something else can be caught by making a sample again els
     (NodeJoined.trusted: the leader's own worker) is never verified.
   - Who verifies: a node other than X (and other than the first verifier, for an arbitration)
     with a free slot; trusted nodes only, while any trusted node is active, responsive and
-    has slots; otherwise untrusted ones. Verifications come before the queue on such a slot: they are
-    one segment each and at most `verify_backlog` exist, so they cost their share and few
-    are left when the last segment is accepted.
+    has slots; otherwise untrusted ones. Verifications come before the queue on such a
+    slot: they are one segment each and at most `verify_backlog` exist, so they cost their
+    share and few are left when the last segment is accepted.
   - A verification is a lease of kind "verify" on the one segment (Assign kind "verify").
     It never owns the segment (that already has audio). Its audio is answered with
     Compare(i, node=Y, suspect=X) (the driver compares bytes and answers Compared) and the
