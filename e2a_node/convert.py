@@ -279,7 +279,8 @@ def _synthesize(plan, store, settings, traits, engines, discovery, access, req: 
         ui.info("--verify-peers needs a deterministic voice (--deterministic): peers are not verified.")
         verify = False
     config = SchedulerConfig(verify_fraction=VERIFY_FRACTION if verify and discovery is not None else 0.0,
-                             verify_seed=int(plan.job_id[:8], 16))
+                             # fresh each run: a peer knows the job id, and must not know which sentences are checked
+                             verify_seed=int.from_bytes(os.urandom(8), "big"))
     options = ClusterOptions(discovery=discovery, access=access, local_engines=engines, policy=policy, scheduler=config,
                              local_speed=calibrate(engines[0]) if engines else 0.0, report=req.report)
     report = asyncio.run(ClusterJob(plan, store, bundle_for_peers(settings), traits, options, ui).run())

@@ -75,3 +75,36 @@ def test_no_local_with_only_an_impossible_voice_is_one_line_and_no_file(tmp_path
     assert len(errors) == 1 and "no e2a node could take this job" in errors[0], r.stderr
     assert "sample rate of 0 Hz" in r.stderr
     assert not (tmp_path / "out.m4b").exists()
+
+
+def test_a_peer_sending_audio_for_sentences_it_was_not_leased_is_dropped(tmp_path, traits, single):
+    with RoguePeer("unleased", traits, book_sentences=20) as rogue:
+        r = lead(tmp_path, rogue)
+    assert r.returncode == 0, r.stderr
+    assert rogue.sent >= 3
+    assert (tmp_path / "out.m4b").read_bytes() == single
+    row = rogue_row(tmp_path)
+    assert row["state"] == "removed" and "not leased" in row["reason"] and row["sentences"] == 0, row
+    assert "taking node rogue off the job" in r.stderr
+
+
+def test_a_peer_returning_noise_is_caught_by_verification_and_its_sentences_redone(tmp_path, traits, single):
+    with RoguePeer("noise", traits) as rogue:
+        r = lead(tmp_path, rogue)
+    assert r.returncode == 0, r.stderr
+    assert rogue.sent >= 1
+    assert (tmp_path / "out.m4b").read_bytes() == single
+    row = rogue_row(tmp_path)
+    assert row["state"] == "removed" and row["verify_failed"] >= 1, row
+    assert row["discarded"] == rogue.sent or row["discarded"] >= 1, row
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("Wrote ") and "DROPPED rogue" in last, last
+
+
+def test_without_verification_noise_would_be_accepted(tmp_path, traits, single):
+    """The control that shows the check above can fail: --no-verify-peers lets the noise in."""
+    with RoguePeer("noise", traits) as rogue:
+        r = lead(tmp_path, rogue, "--no-verify-peers")
+    assert r.returncode == 0, r.stderr
+    assert rogue.sent >= 1
+    assert (tmp_path / "out.m4b").read_bytes() != single

@@ -28,7 +28,8 @@ is forged and counts as a failure (policy.py's `_audio_sender`).
 Peer verification (`config.verify_fraction` > 0): deterministic engines give identical bytes,
 so a node that returns something else can be caught by making a sample again elsewhere.
   - Picking: when segment i is accepted from an untrusted node X and `picked(seed, i)`
-    (verification.py), a Verification (i, suspect X) is queued, unless `verify_backlog` are
+    (verification.py), or i is the first segment accepted from X in this job, a
+    Verification (i, suspect X) is queued, unless `verify_backlog` are
     outstanding already (then it is skipped and counted). Audio from trusted nodes
     (NodeJoined.trusted: the leader's own worker) is never verified.
   - Who verifies: a node other than X (and other than the first verifier, for an arbitration)
@@ -508,7 +509,9 @@ class Scheduler(Policy):
         out.append(Accept(i, node.name))
         if self._verify_bound and not node.stats.trusted:
             node.accepted.append(i)
-            if picked(self.config.verify_seed, i, self._verify_bound):
+            # A node's first segment is always checked: a node that gets everything wrong is
+            # caught at once, even in a job too short for the sample to reach it.
+            if len(node.accepted) == 1 or picked(self.config.verify_seed, i, self._verify_bound):
                 self._want_check(i, node.name)
         o = self._owner[i]
         finished: list[_Lease] = []
