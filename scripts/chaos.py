@@ -73,13 +73,13 @@ def plan_trial(rng: random.Random, number: int, netns: bool) -> Trial:
     kinds = [k for k in FAULTS if netns or k != "cut"]
     faults: list[Fault] = []
     names = [f"p{i}" for i in range(1, peers + 1)]
-    late = None
-    for kind in rng.sample(kinds, rng.choice((1, 2, 3))):
+    chosen = rng.sample(kinds, rng.choice((1, 2, 3)))
+    late = names[-1] if "join" in chosen else None  # never a victim: it may not be up yet
+    for kind in chosen:
         if kind == "leader":
             faults.append(Fault("leader", "leader", rng.uniform(0.2, 0.7)))
             continue
         if kind == "join":
-            late = names[-1]
             faults.append(Fault("join", late, rng.uniform(0.1, 0.6)))
             continue
         victims = [n for n in names if n != late and not any(f.node == n for f in faults)]
