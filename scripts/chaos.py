@@ -310,8 +310,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up (processes, namespaces) like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     rng = random.Random(args.seed)
     started = time.monotonic()
     trials = [plan_trial(rng, n, args.netns) for n in range(1, args.trials + 1)]
