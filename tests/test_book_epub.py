@@ -10,11 +10,8 @@ import pytest
 
 from e2a_node.book import load_book
 from e2a_node.errors import BookError
+from tests.epub_parts import CONTAINER
 
-CONTAINER = """<?xml version="1.0"?>
-<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
-  <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>
-</container>"""
 
 LOREM = (
     "The quick brown fox jumps over the lazy dog while the patient narrator keeps "

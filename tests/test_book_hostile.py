@@ -24,13 +24,10 @@ from e2a_node.book.archive import MAX_ENTRIES, MAX_RATIO, RATIO_MIN_BYTES
 from e2a_node.book.limits import MAX_BOOK_CHARS, MAX_BOOK_WORDS, MAX_CHAPTERS, MAX_MARKUP_BYTES
 from e2a_node.errors import BookError
 from tests.conftest import run_e2a
+from tests.epub_parts import CONTAINER
 
 REFERENCE_BOOK = "love-among-the-chickens.epub"
 
-CONTAINER = """<?xml version="1.0"?>
-<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
-  <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>
-</container>"""
 
 PROSE = (
     "The traveller walked all day along the dusty road, and in the evening he sat down "
