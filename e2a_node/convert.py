@@ -237,11 +237,12 @@ def _traits_from_a_peer(discovery, access, bundle) -> VoiceTraits:
         return found, reasons
 
     traits, reasons = asyncio.run(ask_all())
-    if traits is None and reasons:
-        raise E2AError("--no-local: no e2a node could take this job: " + "; ".join(reasons))
     if traits is None:
-        raise E2AError(f"--no-local: no e2a node could take this job within {PEER_WAIT_SECONDS:.0f} s; start "
-                       "`e2a-node serve` on your machines, or name them with --cluster HOST:PORT,...")
+        refusals = [r for r in reasons if not r.endswith(("unreachable", "did not answer in time"))]
+        found = f": {'; '.join(reasons)}" if reasons else f" within {PEER_WAIT_SECONDS:.0f} s"
+        hint = "" if refusals else ("; start `e2a-node serve` on your machines, or name them with "
+                                    "--cluster HOST:PORT,...")
+        raise E2AError(f"--no-local: no e2a node could take this job{found}{hint}")
     return traits
 
 
