@@ -34,7 +34,8 @@ from e2a_node.clusterkey import MDNS_PROPERTY, ClusterAccess
 from e2a_node.errors import E2AError
 from e2a_node.job import JobPlan, segment_seed
 from e2a_node.peer_checks import audio_problem, max_audio_bytes, traits_mismatch
-from e2a_node.rpc.client import PeerAudio, PeerClient, PeerMisbehaved
+from e2a_node.cluster.members import Audio as PeerAudio
+from e2a_node.rpc.client import PeerClient, PeerMisbehaved
 from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Compare, Compared, Discard, Drop,
                                 Heartbeat, JobDone, NodeJoined, NodeLeft, NodeRefused, RemoveNode, RequestSteal,
                                 Revoke, Scheduler, SchedulerConfig, SegmentFailed, StealReply, RevokeAck, Tick)

@@ -10,7 +10,8 @@ import pytest
 from e2a_node.node import NodeService
 from e2a_node.rpc import PROTOCOL_VERSION
 from e2a_node.rpc import node_pb2 as pb
-from e2a_node.rpc.client import PeerAudio, PeerClient
+from e2a_node.cluster.members import Audio as PeerAudio
+from e2a_node.rpc.client import PeerClient
 from e2a_node.rpc.server import start_server
 from e2a_node.synth.base import VoiceSettings
 from e2a_node.voice_bundle import bundle_for_peers

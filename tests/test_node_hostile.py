@@ -30,7 +30,8 @@ from e2a_node.node import MAX_SEGMENTS_PER_ASSIGN, NodeService
 from e2a_node.rpc import MAX_CONCURRENT_RPCS, PROTOCOL_VERSION
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
-from e2a_node.rpc.client import PeerAudio, PeerClient
+from e2a_node.cluster.members import Audio as PeerAudio
+from e2a_node.rpc.client import PeerClient
 from e2a_node.rpc.codec import bundle_to_pb
 from e2a_node.rpc.server import NodeServicer, StreamLimits, public, start_server
 from e2a_node.synth import load_engine
@@ -362,7 +363,7 @@ def test_a_segment_over_the_voice_limit_is_refused_and_never_spoken(tmp_path):
             await stream.assign(1, [WorkItem(0, "a" * 4000, 1), WorkItem(1, "And another.", 2)])
             events = []
             async for event in stream.events():
-                if type(event).__name__ in ("SegmentFailed", "PeerAudio"):
+                if type(event).__name__ in ("SegmentFailed", "Audio"):
                     events.append(event)
                 if len(events) == 2:
                     break

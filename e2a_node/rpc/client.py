@@ -1,6 +1,6 @@
 """The leader's side of the wire: one `PeerClient` per peer, one `WorkStream` per job.
 
-`WorkStream.events()` yields plain Python values: `PeerAudio` (a whole sentence, chunks
+`WorkStream.events()` yields plain Python values: `cluster.members.Audio` (a whole sentence, chunks
 reassembled) and the scheduler's own event types (SegmentFailed, Heartbeat, StealReply,
 RevokeAck) with the node name filled in, so the leader's driver never sees protobuf.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from e2a_node.cluster.members import Audio
 from e2a_node.clusterkey import Identity
 from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
@@ -39,16 +40,6 @@ MAX_PARTIAL_BYTES = 64 << 20
 
 class PeerMisbehaved(E2AError):
     """The peer broke the protocol in a way no honest node does; the leader drops it."""
-
-
-@dataclass
-class PeerAudio:
-    node: str
-    lease: int
-    index: int
-    pcm: bytes
-    sample_rate: int
-    synth_seconds: float
 
 
 @dataclass
@@ -185,7 +176,7 @@ class WorkStream:
                 if a.last:
                     pcm = b"".join(parts.pop(key))
                     del sizes[key]
-                    yield PeerAudio(self.node, a.lease, a.index, pcm, a.sample_rate, a.synth_seconds)
+                    yield Audio(self.node, a.lease, a.index, pcm, a.sample_rate, a.synth_seconds)
             elif kind == "heartbeat":
                 yield Heartbeat(self.node)
             elif kind == "steal_reply":
