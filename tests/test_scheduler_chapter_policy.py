@@ -157,7 +157,7 @@ def test_failures_retry_the_chapter_then_remove_the_node():
     assert again.indices == (0, 1, 2) and again.lease != a.lease
     assert sched.stats().retries == 3
     out = sched.handle(AudioInvalid("a", again.lease, 0, "too short"), 3.0)
-    assert out == [RemoveNode("a", "2 failures (last: too short)")]
+    assert out == [RemoveNode("a", "2 failures (last: sentence 0: too short)")]
     assert sched.queued_chapters()[0] == 0
     b = only_assign(sched.handle(NodeJoined("b"), 4.0))
     assert b.indices == (0, 1, 2)

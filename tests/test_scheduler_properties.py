@@ -36,13 +36,15 @@ CHAPTERS = [1 + i // 5 for i in range(N)]
 NODES = ["local", "a", "b", "x"]
 NAMES = NODES + ["ghost"]
 # Short runs that shrink with the queue: backups, verifications and liars caught happen often.
+# (Giving up is off here, so that every run can be finished honestly in teardown; its rules
+# have tests of their own in test_scheduler_rules.py.)
 CONFIG = SchedulerConfig(target_run_seconds=3.0, lease_seconds=6.0, quiet_seconds=2.0,
                          max_failures=4, verify_fraction=0.5, verify_backlog=4,
-                         verify_attempts=2)
+                         verify_attempts=2, give_up_seconds=1e12)
 # Long runs that never shrink: idle nodes steal.
 STEALING = SchedulerConfig(target_run_seconds=20.0, tail_factor=1e-9, lease_seconds=6.0,
                            quiet_seconds=2.0, max_failures=4, verify_fraction=0.5,
-                           verify_backlog=4, verify_attempts=2)
+                           verify_backlog=4, verify_attempts=2, give_up_seconds=1e12)
 
 names = st.sampled_from(NAMES)
 dts = st.floats(min_value=0.0, max_value=3.0, allow_nan=False)

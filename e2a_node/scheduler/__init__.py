@@ -17,7 +17,7 @@ dataclasses), simulate (a discrete-event simulator), chapter_policy (the benchma
 from .config import SchedulerConfig
 from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
                      NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import (Accept, Assign, Compare, Discard, Drop, Instruction, JobDone,
+from .instructions import (Accept, Assign, Compare, Discard, Drop, GiveUp, Instruction, JobDone,
                            RemoveNode, RequestSteal, Revoke)
 from .state import Scheduler
 from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
@@ -27,6 +27,6 @@ __all__ = [
     "Event", "NodeJoined", "NodeLeft", "NodeRefused", "AudioReceived", "AudioInvalid",
     "SegmentFailed", "Heartbeat", "Tick", "StealReply", "RevokeAck", "Compared",
     "Instruction", "Assign", "Accept", "Compare", "Discard", "Drop", "RequestSteal", "Revoke",
-    "RemoveNode", "JobDone",
+    "RemoveNode", "JobDone", "GiveUp",
     "JobStats", "NodeStats", "Progress", "Recovery", "Disagreement",
 ]

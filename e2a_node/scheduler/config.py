@@ -51,9 +51,15 @@ class SchedulerConfig:
     verify_backlog: int = 16
     # A verification whose lease expires, fails or loses its node this many times is given up.
     verify_attempts: int = 3
+    # With no active node for this long the job gives up (GiveUp): nobody is left to do it, and
+    # none came back or joined meanwhile.
+    give_up_seconds: float = 60.0
+    # False when no node can join later (a one-machine job): the last node going away ends the
+    # job at once, naming why it went.
+    more_nodes_may_join: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("target_run_seconds", "tail_factor", "lease_seconds", "quiet_seconds",
+        positive = ("target_run_seconds", "tail_factor", "lease_seconds", "quiet_seconds", "give_up_seconds",
                     "speed_prior_seconds", "min_speed")
         for name in positive:
             if not getattr(self, name) > 0:

@@ -102,5 +102,14 @@ class JobDone:
     """Every segment has accepted audio (and no verification is outstanding). Emitted once."""
 
 
+@dataclass(frozen=True)
+class GiveUp:
+    """The job cannot go on: no node has been able to work for `give_up_seconds`, or (when no
+    more nodes may join) the last one is gone. `reason` is one line for the user. Emitted once;
+    the scheduler answers nothing after it."""
+
+    reason: str
+
+
 Instruction = Union[Assign, Accept, Compare, Discard, Drop, RequestSteal, Revoke, RemoveNode,
-                    JobDone]
+                    JobDone, GiveUp]

@@ -19,7 +19,11 @@ verifies it). Otherwise it is dropped:
     `max_failures` of them take it off the job (RemoveNode). (From a node that has left,
     only tallied: it has nothing left to lose.)
 Audio that counts and late audio renew the node's leases (signs of life); forged audio does not.
-Every other event naming a node that never joined, or a removed one, changes nothing. A node
+Every other event naming a node that never joined, or a removed one, changes nothing.
+
+Giving up (`GiveUp`, once, then nothing more): when no node has been active for
+`config.give_up_seconds`; or, when `config.more_nodes_may_join` is False (a one-machine job), as
+soon as the last node has left or been removed, with the reason it went. A node
 id reused after NodeLeft rejoins (its ended leases stay its own); a NodeJoined for a node that
 is already active is ignored; a removed node's NodeJoined is ignored.
 """
@@ -32,7 +36,7 @@ from typing import Callable, Iterable, Sequence
 from .config import SchedulerConfig
 from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
                      NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import Drop, Instruction, JobDone, RemoveNode
+from .instructions import Drop, GiveUp, Instruction, JobDone, RemoveNode
 from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
 
 INF = math.inf
@@ -54,7 +58,7 @@ class Policy:
     __slots__ = ("config", "_chars", "_n", "_accepted", "_done_count", "_done_chars", "_resumed",
                  "_nodes", "_leases", "_ended", "_forgotten", "_hungry", "_refused",
                  "_next_lease", "_next_seq", "_now", "_next_expiry", "_job_done", "_totals",
-                 "_recoveries", "_recovering", "_handlers")
+                 "_recoveries", "_recovering", "_handlers", "_idle_since", "_gave_up", "_last_loss")
 
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
                  done: Iterable[int] = ()) -> None:
@@ -76,6 +80,9 @@ class Policy:
         self._resumed = self._done_count
 
         self._nodes: dict = {}
+        self._idle_since = INF  # since when no node has been active (inf: some node is)
+        self._gave_up = False
+        self._last_loss = ""  # why the last node to go went, "name: reason"
         self._leases: dict = {}  # active leases, in id order
         self._ended: dict[int, tuple[str, int, int, str]] = {}  # id -> (node, start, end, kind)
         self._forgotten = 0  # the highest ended lease id no longer in _ended
@@ -115,10 +122,14 @@ class Policy:
         if handler is None:
             raise TypeError(f"not a scheduler event: {event!r}")
         out: list[Instruction] = []
+        if self._gave_up:
+            return out
         if now >= self._next_expiry:
             self._expire(now, out)
         handler(event, now, out)
         if self._job_done:
+            return out
+        if self._giving_up(now, out):
             return out
         if not self.done:
             if not self._may_dispatch():
@@ -133,6 +144,22 @@ class Policy:
     @property
     def done(self) -> bool:
         raise NotImplementedError
+
+    def _giving_up(self, now: float, out: list) -> bool:
+        if any(node.state == ACTIVE for node in self._nodes.values()):
+            self._idle_since = INF
+            return False
+        if self._idle_since > now:
+            self._idle_since = now
+        if self._nodes and not self.config.more_nodes_may_join:
+            reason = f"no node is left to do the job ({self._last_loss})"
+        elif now - self._idle_since >= self.config.give_up_seconds:
+            reason = f"no node could work on the job for {self.config.give_up_seconds:.0f} s"
+        else:
+            return False
+        self._gave_up = True
+        out.append(GiveUp(reason))
+        return True
 
     def is_accepted(self, index: int) -> bool:
         return bool(self._accepted[index])
@@ -227,6 +254,7 @@ class Policy:
         if node is None or node.state != ACTIVE:
             return
         node.stats.reason = ev.reason
+        self._last_loss = f"{node.name} left: {ev.reason}"
         self._drop_node(node, LEFT, now, out)
 
     def _on_refused(self, ev: NodeRefused, now: float, out: list) -> None:
@@ -298,13 +326,15 @@ class Policy:
             return False
         reason = f"{node.stats.failures} failures (last: {detail})"
         node.stats.reason = reason
+        self._last_loss = f"{node.name} was taken off the job: {reason}"
         out.append(RemoveNode(node.name, reason))
         self._drop_node(node, REMOVED, now, out)
         return True
 
     @staticmethod
     def _failure_detail(ev: AudioInvalid | SegmentFailed) -> str:
-        return getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
+        why = getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
+        return f"sentence {ev.index}: {why}"
 
     def _remember(self, lease_id: int, node: str, start: int, end: int, kind: str) -> None:
         """Keep an ended lease, to tell its late audio (stale) from forged audio."""
