@@ -34,6 +34,7 @@ from e2a_node.node_info import NodeInfo
 from e2a_node.synth import ENGINES, all_voices, engine_module, load_engine
 from e2a_node.synth.base import Engine, VoiceSettings, VoiceTraits
 from e2a_node.voice_bundle import ClipCache, VoiceBundle, check_from_wire, settings_on_this_node
+from e2a_node.wire import PROTOCOL_VERSION
 from e2a_node.worker import MAX_SEGMENT_CHARS, LeaseRunner, Outbox, WorkItem, calibrate
 
 log = logging.getLogger(__name__)
@@ -210,8 +211,6 @@ class NodeService:
         self._speed = 0.0
 
     def info(self) -> NodeInfo:
-        from e2a_node.rpc import PROTOCOL_VERSION
-
         return NodeInfo(node_id=self.node_id, name=self.name, protocol_version=PROTOCOL_VERSION,
                         software_version=__version__, engines=self.engines, device=self.device,
                         slots=self.slots, busy_slots=self._busy, speed=self._speed, jobs=self._jobs,
@@ -262,8 +261,6 @@ class NodeService:
     async def _admitted_voice(self, protocol_version: int, bundle: VoiceBundle,
                               expected_fingerprint: str) -> tuple[Admission, _Voice | None]:
         """The admission and, when accepted, the voice pinned for the caller (who unpins it)."""
-        from e2a_node.rpc import PROTOCOL_VERSION
-
         if protocol_version != PROTOCOL_VERSION:
             return Admission(False, f"protocol version {protocol_version} (leader) != {PROTOCOL_VERSION} (node "
                                     f"{self.name}, e2a {__version__}); run the same e2a version on every node"), None

@@ -11,7 +11,7 @@ again at any time for a fresh view (nodes joining or leaving mid-job).
 
 from __future__ import annotations
 
-from e2a_node.discovery.base import DEFAULT_PORT, Discovery, NodeAddress
+from e2a_node.discovery.base import Discovery, NodeAddress
 from e2a_node.discovery.mdns import (
     MDNS_INTERFACE_ENV,
     SERVICE_TYPE,
@@ -24,7 +24,6 @@ from e2a_node.discovery.static import StaticDiscovery, parse_targets
 from e2a_node.errors import E2AError
 
 __all__ = [
-    "DEFAULT_PORT",
     "MDNS_INTERFACE_ENV",
     "SERVICE_TYPE",
     "Discovery",

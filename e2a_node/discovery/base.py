@@ -18,8 +18,6 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-DEFAULT_PORT = 50051
-
 
 @dataclass(frozen=True)
 class NodeAddress:

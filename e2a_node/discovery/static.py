@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from e2a_node.discovery.base import DEFAULT_PORT, Discovery, NodeAddress
+from e2a_node.discovery.base import Discovery, NodeAddress
 from e2a_node.errors import E2AError
+from e2a_node.wire import DEFAULT_PORT
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
@@ -18,7 +19,7 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 def parse_targets(text: str) -> list[NodeAddress]:
     """Parse "host[:port],host[:port],..." into addresses, in order, without duplicates.
 
-    A target without a port gets 50051. IPv6 hosts are written "[::1]:50051" (a bare "::1"
+    A target without a port gets DEFAULT_PORT (50051). IPv6 hosts are written "[::1]:50051" (a bare "::1"
     is accepted too, with the default port). Raises E2AError naming the first bad item.
     """
     if not text or not text.strip():

@@ -5,8 +5,11 @@ rest of e2a uses, `server` serves a `e2a_node.node.NodeService`, and `client` gi
 leader a `PeerClient` per peer. Regenerate the stubs with `bash scripts/gen_proto.sh`.
 """
 
-PROTOCOL_VERSION = 1
-DEFAULT_PORT = 50051
+from e2a_node.wire import PROTOCOL_VERSION
+
+__all__ = ["CHANNEL_OPTIONS", "CHUNK_BYTES", "MAX_CONCURRENT_RPCS", "MAX_MESSAGE_BYTES", "PROTOCOL_VERSION",
+           "SERVER_OPTIONS"]
+
 # Audio is sent in chunks well under gRPC's default 4 MB receive limit.
 CHUNK_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 8 << 20
