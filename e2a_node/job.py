@@ -1,6 +1,6 @@
 """A conversion job: which text gets spoken, by which voice, and where its audio is kept.
 
-`plan_job` turns a book, a chapter selection and a loaded voice into a flat list of
+`plan_job` turns a book, a chapter selection and the voice's traits into a flat list of
 `Segment`s (the unit of synthesis) and a job folder. The job's identity is a hash of the
 voice's fingerprint and every segment's text, so re-running the same command finds the same
 folder and resumes from the audio already there, while a changed book, voice or setting gets
@@ -17,26 +17,18 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from e2a_node.audio import ChapterAudio, SegmentStore
 from e2a_node.book.model import Book, Chapter
 from e2a_node.errors import E2AError
 from e2a_node.layout import Pause, Segment
+# segment_seed: kept for cluster/driver.py and scripts/bench_voice.py until they import it from e2a_node.synth.base
+from e2a_node.synth.base import VoiceTraits, segment_seed  # noqa: F401
 from e2a_node.text import is_speakable, normalize, segment_paragraphs, speak_title
 from e2a_node.worker import MAX_SEGMENT_CHARS
 
 # Bump when planning changes in a way that changes segment texts for the same book.
 PLAN_VERSION = 1
-
-
-class VoiceTraits(Protocol):
-    """What planning needs to know about the voice (a loaded `Engine` has all of it)."""
-
-    sample_rate: int
-    max_chars: int
-    normalizes_numbers: bool
-    fingerprint: str
 
 
 @dataclass
@@ -163,7 +155,3 @@ def open_job_folder(plan: JobPlan, settings: dict, *, fresh: bool = False) -> Se
         raise E2AError(f"cannot use work folder {plan.folder}: {exc.strerror or exc}") from exc
     return plan.store
 
-
-def segment_seed(text: str) -> int:
-    """A per-segment seed from its text, so sampling engines repeat themselves on any node."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")

@@ -11,6 +11,7 @@ and reused for every segment of a job (and, on a cluster node, across jobs).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from typing import Protocol
 
@@ -59,16 +60,22 @@ class Engine(Protocol):
     def synthesize(self, text: str, seed: int | None = None) -> bytes:
         """Return int16 little-endian mono PCM at `sample_rate` for `text`.
 
-        `seed` makes sampling engines reproducible per segment (the caller derives it from the
-        segment's text); engines that are deterministic anyway ignore it.
+        `seed` makes sampling engines reproducible per segment (the caller passes
+        `segment_seed(text)`); engines that are deterministic anyway ignore it.
         """
         ...
 
 
+def segment_seed(text: str) -> int:
+    """A segment's seed (0 to 2**32 - 1) from its text alone, so a sampling engine repeats itself
+    on any node, in any run, whoever assigned the segment."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
 @dataclass(frozen=True)
 class VoiceTraits:
-    """What a leader needs to know about a loaded voice to plan a job and to check that
-    another node's voice makes the same audio (same fingerprint)."""
+    """What a leader needs to know about a loaded voice to plan a job (`e2a_node.job.plan_job`)
+    and to check that another node's voice makes the same audio (same fingerprint)."""
 
     fingerprint: str
     sample_rate: int

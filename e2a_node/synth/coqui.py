@@ -43,7 +43,7 @@ from typing import Any
 
 from e2a_node.errors import EngineError
 from e2a_node.synth import languages
-from e2a_node.synth.base import VoiceInfo, VoiceSettings
+from e2a_node.synth.base import VoiceInfo, VoiceSettings, segment_seed
 from e2a_node.synth.files import file_sha256
 
 NAME = "coqui"
@@ -334,9 +334,7 @@ class CoquiEngine:
 
         with self._lock:
             if self.deterministic:
-                if seed is None:
-                    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-                seed &= 0xFFFFFFFF
+                seed = segment_seed(text) if seed is None else seed & 0xFFFFFFFF
                 random.seed(seed)
                 np.random.seed(seed)
                 torch.manual_seed(seed)
