@@ -413,7 +413,14 @@ def default_slots(device: str, engine: str = "piper") -> int:
 
 
 def default_threads(slots: int) -> int | None:
-    """ONNX/torch threads per slot: the cores shared out (None = the engine's own default)."""
+    """Inference threads per slot when none are asked for, on a node and on the leader alike.
+
+    Several slots share the cores out (at least one thread each), so their voices do not fight
+    over them. One slot gets None, the engine's own default, rather than `os.cpu_count()`:
+    ONNX Runtime then runs one thread per physical core with thread affinity (cpu_count also
+    counts hyperthreads), and torch honours OMP_NUM_THREADS / MKL_NUM_THREADS when the user set
+    them (set_num_threads would override them, for the whole process).
+    """
     if slots <= 1:
         return None
     return max(1, (os.cpu_count() or 1) // slots)
