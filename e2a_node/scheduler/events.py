@@ -90,11 +90,17 @@ class Tick:
     other event whose `now` is past their expiry)."""
 
 
+# StealReply.stop_at of a node that does not hold the lease (never given, finished, revoked):
+# it starts none of it, and nothing moves (the wire's stop_at is a uint32; this is its largest).
+NOTHING_TO_GIVE = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class StealReply:
     """The victim's answer to RequestSteal: it will not start any index >= stop_at of that
     lease. stop_at >= the split asked for when it had already passed the split point; stop_at
-    at the lease's end means there is nothing left to give."""
+    at or past the lease's end (NOTHING_TO_GIVE when it no longer holds the lease) means there
+    is nothing left to give."""
 
     node: str
     steal_id: int

@@ -2,9 +2,10 @@
 
 Pure and deterministic (a heap of timed events, ties broken by insertion order; no clock, no
 randomness, no threads). Each simulated node has a true speed per slot and works its leases
-the way a real node does: one lease per slot, segments in order, one AudioReceived per
-segment, heartbeats when it has been silent for `heartbeat` seconds, a RevokeAck for each
-Revoke. Every message between leader and node takes `delay` seconds, so a steal request can
+the way a real node does (`SimWorker`: the rules of e2a_node/worker.py's LeaseRunner, held to
+the same answers by tests/test_lease_contract.py): one lease per slot, segments in order, one
+AudioReceived per segment, heartbeats when it has been silent for `heartbeat` seconds, a
+RevokeAck for each Revoke. Every message between leader and node takes `delay` seconds, so a steal request can
 arrive after the victim has passed the split point, and a reply can cross other messages.
 
 Scenarios per node: join at time t, a slowdown from time t (a straggler), kill at t (the process dies; the leader sees the stream
@@ -32,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import (AudioReceived, Compared, Heartbeat, NodeJoined, NodeLeft, NodeRefused,
-                     RevokeAck, SegmentFailed, StealReply, Tick)
+from .events import (NOTHING_TO_GIVE, AudioReceived, Compared, Heartbeat, NodeJoined,
+                     NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
 from .instructions import (Accept, Assign, Compare, Discard, Drop, JobDone, RemoveNode,
                            RequestSteal, Revoke)
 from .state import Scheduler
@@ -87,37 +88,146 @@ class _Slot:
     __slots__ = ("lease", "index", "epoch")
 
     def __init__(self) -> None:
-        self.lease = 0
-        self.index = -1
-        self.epoch = 0
+        self.lease: _NodeLease | None = None
+        self.index = -1  # the index in progress
+        self.epoch = 0  # bumped when the slot's work is lost (the node died): its end is ignored
 
 
 class _NodeLease:
-    __slots__ = ("id", "start", "stop", "next", "revoked", "verify")
+    __slots__ = ("id", "indices", "pos", "stop", "current", "started", "revoked", "done",
+                 "verify")
 
-    def __init__(self, lease_id: int, start: int, stop: int, verify: bool) -> None:
+    def __init__(self, lease_id: int, indices: tuple[int, ...], verify: bool) -> None:
         self.id = lease_id
-        self.start = start
-        self.stop = stop
-        self.next = start  # next index to start
+        self.indices = indices
+        self.pos = 0  # position in `indices` of the next index to start
+        self.stop = indices[-1] + 1  # never start an index >= stop (a steal lowers it)
+        self.current: int | None = None  # the index in progress
+        self.started = False  # a slot took it
         self.revoked = False
+        self.done = False  # finished, or revoked before it started
         self.verify = verify
 
 
-class _SimState:
-    __slots__ = ("spec", "alive", "frozen", "leases", "pending", "slots", "inbox", "outbox",
-                 "last_sent")
+class SimWorker:
+    """The node side of one simulated node: a LeaseRunner (e2a_node/worker.py) in simulated time.
 
-    def __init__(self, spec: SimNode) -> None:
-        self.spec = spec
+    Its rules are the runner's, and tests/test_lease_contract.py runs the same scripts against
+    both and requires the same answers:
+      - Assign: the lease's indices (sorted) are worked in order, one lease per slot, leases in
+        the order given; a slot that finishes a lease takes the next one waiting.
+      - RequestSteal (the victim's half): it never starts an index >= stop_at, where stop_at is
+        the split asked for, or the index after the one in progress when a slot is working on
+        that index or past the split (stop_at is not capped at the lease's end). A lease it
+        does not hold (never given, finished, revoked) answers NOTHING_TO_GIVE.
+      - Revoke: a waiting lease never starts; the segment in progress is still finished and
+        reported (an engine call cannot be interrupted), then the slot moves on. Always
+        acknowledged (RevokeAck), known lease or not, however often.
+      - kill(): the process died; nothing in progress is reported.
+    Replies go out through `emit(event, t)`; the end of each segment started is announced with
+    `schedule(slot, epoch, index, t)`, and the caller calls `finish(slot, epoch, t)` at that
+    time, which answers (lease, index, verify) for the caller to report (None: work lost).
+    """
+
+    __slots__ = ("name", "slots", "leases", "pending", "alive", "_emit", "_schedule")
+
+    def __init__(self, name: str, slots: int, emit: Callable[[Any, float], None],
+                 schedule: Callable[[int, int, int, float], None]) -> None:
+        self.name = name
+        self.slots = [_Slot() for _ in range(slots)]
+        self.leases: dict[int, _NodeLease] = {}  # the leases it holds: waiting or being worked
+        self.pending: deque[_NodeLease] = deque()
+        self.alive = True
+        self._emit = emit
+        self._schedule = schedule
+
+    def assign(self, lease_id: int, indices: Sequence[int], verify: bool, t: float) -> None:
+        if not indices:
+            return
+        lease = _NodeLease(lease_id, tuple(sorted(indices)), verify)
+        self.leases[lease_id] = lease
+        self.pending.append(lease)
+        for k, slot in enumerate(self.slots):
+            if slot.lease is None and self.pending:
+                self._advance(k, t)
+
+    def revoke(self, lease_id: int, t: float) -> None:
+        lease = self.leases.get(lease_id)
+        if lease is not None:
+            lease.revoked = True
+            if not lease.started:
+                self._finished(lease)
+        self._emit(RevokeAck(self.name, lease_id), t)
+
+    def steal(self, steal_id: int, lease_id: int, split_at: int, t: float) -> None:
+        lease = self.leases.get(lease_id)
+        if lease is None or lease.revoked:
+            stop_at = NOTHING_TO_GIVE
+        else:
+            stop_at = split_at if lease.current is None else max(split_at, lease.current + 1)
+            lease.stop = min(lease.stop, stop_at)
+        self._emit(StealReply(self.name, steal_id, stop_at), t)
+
+    def kill(self) -> None:
         self.alive = False
+        for slot in self.slots:
+            slot.epoch += 1
+            slot.lease = None
+
+    def finish(self, k: int, epoch: int, t: float) -> tuple[int, int, bool] | None:
+        """The segment slot `k` started (in `epoch`) is done: (lease, index, verify) to report,
+        or None when that work was lost; the slot goes on to its next segment."""
+        slot = self.slots[k]
+        lease = slot.lease
+        if not self.alive or slot.epoch != epoch or lease is None:
+            return None
+        lease.current = None
+        done = (lease.id, slot.index, lease.verify)
+        self._advance(k, t)
+        return done
+
+    def _advance(self, k: int, t: float) -> None:
+        """Start slot k's next segment: of its lease, or of the next lease waiting."""
+        slot = self.slots[k]
+        while True:
+            lease = slot.lease
+            if lease is not None:
+                if not lease.revoked and lease.pos < len(lease.indices):
+                    i = lease.indices[lease.pos]
+                    if i < lease.stop:
+                        lease.pos += 1
+                        lease.current = slot.index = i
+                        self._schedule(k, slot.epoch, i, t)
+                        return
+                self._finished(lease)
+                slot.lease = None
+            if not self.pending:
+                return
+            lease = self.pending.popleft()
+            if not lease.done:  # (revoked while it waited)
+                lease.started = True
+                slot.lease = lease
+
+    def _finished(self, lease: _NodeLease) -> None:
+        lease.done = True
+        if self.leases.get(lease.id) is lease:
+            del self.leases[lease.id]
+
+
+class _SimState:
+    __slots__ = ("spec", "worker", "frozen", "inbox", "outbox", "last_sent")
+
+    def __init__(self, spec: SimNode, worker: SimWorker) -> None:
+        self.spec = spec
+        self.worker = worker
         self.frozen = False
-        self.leases: dict[int, _NodeLease] = {}
-        self.pending: deque[int] = deque()
-        self.slots = [_Slot() for _ in range(spec.slots)]
         self.inbox: list = []
         self.outbox: list = []
         self.last_sent = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.worker.alive
 
 
 def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
@@ -133,7 +243,7 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
     done = set(done)
     sched = (scheduler or Scheduler)(chars, config, done)
     specs = list(nodes)
-    states = {spec.name: _SimState(spec) for spec in specs}
+    states: dict[str, _SimState] = {}
     heap: list = []
     seq = 0
 
@@ -141,6 +251,20 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         nonlocal seq
         heapq.heappush(heap, (t, seq, kind, a, b))
         seq += 1
+
+    def node(spec: SimNode) -> _SimState:
+        def emit(event, t: float) -> None:
+            send(st, event, t)
+
+        def schedule(k: int, epoch: int, i: int, t: float) -> None:
+            speed = spec.speed
+            if spec.slow_at is not None and t >= spec.slow_at:
+                speed *= spec.slow_factor
+            push(t + chars[i] / speed, _SEG_DONE, st, (k, epoch))
+
+        st = _SimState(spec, SimWorker(spec.name, spec.slots, emit, schedule))
+        st.worker.alive = False  # until it joins
+        return st
 
     log: list | None = [] if record else None
     accept_counts = [0] * len(chars)
@@ -160,62 +284,19 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         else:
             push(t + delay, _TO_SCHED, event)
 
-    def advance(st: _SimState, slot: _Slot, t: float) -> None:
-        """Start the slot's next segment, or its next lease."""
-        while True:
-            lease = st.leases.get(slot.lease) if slot.lease else None
-            if lease is None or lease.revoked or lease.next >= lease.stop:
-                if not st.pending:
-                    slot.lease = 0
-                    return
-                slot.lease = st.pending.popleft()
-                continue
-            i = lease.next
-            lease.next = i + 1
-            slot.index = i
-            spec = st.spec
-            speed = spec.speed
-            if spec.slow_at is not None and t >= spec.slow_at:
-                speed *= spec.slow_factor
-            push(t + chars[i] / speed, _SEG_DONE, st, (slot, slot.epoch))
-            return
-
-    def start_idle(st: _SimState, t: float) -> None:
-        for slot in st.slots:
-            if slot.lease == 0 and st.pending:
-                advance(st, slot, t)
-
     def apply(st: _SimState, ins, t: float) -> None:
         typ = type(ins)
+        worker = st.worker
         if typ is Assign:
-            lease = _NodeLease(ins.lease, ins.indices[0], ins.indices[-1] + 1,
-                               ins.kind == "verify")
-            st.leases[ins.lease] = lease
-            st.pending.append(ins.lease)
-            start_idle(st, t)
+            worker.assign(ins.lease, ins.indices, ins.kind == "verify", t)
         elif typ is Revoke:
-            lease = st.leases.get(ins.lease)
-            if lease is not None:
-                lease.revoked = True
-                for slot in st.slots:
-                    if slot.lease == ins.lease:  # abandon the segment in progress
-                        slot.epoch += 1
-                        slot.lease = 0
-                        advance(st, slot, t)
-            send(st, RevokeAck(st.spec.name, ins.lease), t)
+            worker.revoke(ins.lease, t)
         elif typ is RequestSteal:
-            lease = st.leases.get(ins.lease)
-            if lease is None or lease.revoked:
-                stop_at = ins.split_at if lease is None else lease.stop
-            else:
-                stop_at = min(max(ins.split_at, lease.next), lease.stop)
-                lease.stop = stop_at
-            send(st, StealReply(st.spec.name, ins.steal_id, stop_at), t)
+            worker.steal(ins.steal_id, ins.lease, ins.split_at, t)
         elif typ is RemoveNode:
-            st.alive = False
-            for slot in st.slots:
-                slot.epoch += 1
-                slot.lease = 0
+            worker.kill()
+
+    states.update((spec.name, node(spec)) for spec in specs)
 
     def deliver(event, t: float) -> None:
         nonlocal finished_at
@@ -273,22 +354,21 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         if kind == _TO_SCHED:
             deliver(a, t)
         elif kind == _SEG_DONE:
-            st, (slot, epoch) = a, b
-            if not st.alive or slot.epoch != epoch:
+            st = a
+            got = st.worker.finish(b[0], b[1], t)
+            if got is None:
                 continue
-            i = slot.index
+            lease, i, verify = got
             spec = st.spec
             counters["synth"] += chars[i]
-            lease = st.leases.get(slot.lease)
-            if lease is not None and lease.verify:
+            if verify:
                 counters["verify"] += chars[i]
             if i in spec.fail:
-                send(st, SegmentFailed(spec.name, slot.lease, i, "engine error"), t)
+                send(st, SegmentFailed(spec.name, lease, i, "engine error"), t)
             else:
                 if spec.lie_at is not None and t >= spec.lie_at:
-                    made[(spec.name, slot.lease, i)] = spec.name
-                send(st, AudioReceived(spec.name, slot.lease, i), t)
-            advance(st, slot, t)
+                    made[(spec.name, lease, i)] = spec.name
+                send(st, AudioReceived(spec.name, lease, i), t)
         elif kind == _TO_NODE:
             st = states[a]
             if not st.alive:
@@ -313,7 +393,7 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
             if st.spec.refused is not None:
                 deliver(NodeRefused(a, st.spec.refused), t)
                 continue
-            st.alive = True
+            st.worker.alive = True
             st.last_sent = t
             speed = st.spec.claimed_speed if st.spec.claimed_speed is not None else st.spec.speed
             deliver(NodeJoined(a, st.spec.slots, speed, st.spec.trusted), t)
@@ -321,9 +401,7 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         elif kind == _KILL:
             st = states[a]
             if st.alive:
-                st.alive = False
-                for slot in st.slots:
-                    slot.epoch += 1
+                st.worker.kill()
                 push(t + delay, _TO_SCHED, NodeLeft(a, "killed"))
         elif kind == _FREEZE:
             states[a].frozen = True
