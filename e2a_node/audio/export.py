@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from e2a_node import iso639
 from e2a_node.audio import ffmpeg as _ff
 from e2a_node.audio.assemble import chapter_pcm
 from e2a_node.audio.store import SegmentStore
@@ -84,71 +85,6 @@ FORMATS: dict[str, _Format] = {
 }
 DEFAULT_FORMAT = "m4b"
 
-# ISO 639-1 -> 639-2/T, for the containers that want three letters (MP4, ID3 TLAN)
-_LANG3 = {
-    "ar": "ara",
-    "bg": "bul",
-    "bn": "ben",
-    "ca": "cat",
-    "cs": "ces",
-    "cy": "cym",
-    "da": "dan",
-    "de": "deu",
-    "el": "ell",
-    "en": "eng",
-    "eo": "epo",
-    "es": "spa",
-    "et": "est",
-    "eu": "eus",
-    "fa": "fas",
-    "fi": "fin",
-    "fr": "fra",
-    "ga": "gle",
-    "gl": "glg",
-    "he": "heb",
-    "hi": "hin",
-    "hr": "hrv",
-    "hu": "hun",
-    "hy": "hye",
-    "id": "ind",
-    "is": "isl",
-    "it": "ita",
-    "ja": "jpn",
-    "ka": "kat",
-    "kk": "kaz",
-    "ko": "kor",
-    "la": "lat",
-    "lb": "ltz",
-    "lt": "lit",
-    "lv": "lav",
-    "mk": "mkd",
-    "ml": "mal",
-    "ms": "msa",
-    "nb": "nob",
-    "ne": "nep",
-    "nl": "nld",
-    "nn": "nno",
-    "no": "nor",
-    "pl": "pol",
-    "pt": "por",
-    "ro": "ron",
-    "ru": "rus",
-    "sk": "slk",
-    "sl": "slv",
-    "sq": "sqi",
-    "sr": "srp",
-    "sv": "swe",
-    "sw": "swa",
-    "ta": "tam",
-    "te": "tel",
-    "th": "tha",
-    "tr": "tur",
-    "uk": "ukr",
-    "ur": "urd",
-    "vi": "vie",
-    "zh": "zho",
-}
-
 
 def language3(lang: str | None) -> str | None:
     """A three-letter ISO 639-2 code for `lang` ("en", "en-US", "eng"), or None if unknown."""
@@ -157,7 +93,7 @@ def language3(lang: str | None) -> str | None:
     base = re.split(r"[-_]", lang.strip().lower())[0]
     if len(base) == 3 and base.isalpha():
         return base
-    return _LANG3.get(base)
+    return iso639.three_letter(base)
 
 
 # -- ffmetadata ------------------------------------------------------------------------------

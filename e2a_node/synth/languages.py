@@ -2,39 +2,16 @@
 
 Books and voices spell languages many ways ("en", "en_US", "EN-gb", "eng", "zh-cn"). Everything
 here works on BCP 47-ish tags normalised to ``base`` or ``base-REGION`` (lower-case base,
-upper-case region). The tables are deliberately tiny: enough to name a language in an error
-message and to suggest a Piper voice that exists in rhasspy/piper-voices.
+upper-case region). Codes and names come from `e2a_node.iso639`; the voice tables here are
+deliberately tiny: enough to suggest a Piper voice that exists in rhasspy/piper-voices.
 """
 
 from __future__ import annotations
 
+from e2a_node import iso639
+
 PIPER_VOICES_URL = "https://huggingface.co/rhasspy/piper-voices"
 XTTS_MODEL = "tts_models/multilingual/multi-dataset/xtts_v2"
-
-# ISO 639-1 -> English name (the languages Piper or XTTS have voices for, plus a few common ones).
-_NAMES = {
-    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh",
-    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
-    "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
-    "ga": "Irish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
-    "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ka": "Georgian",
-    "kk": "Kazakh", "ko": "Korean", "lb": "Luxembourgish", "lt": "Lithuanian", "lv": "Latvian",
-    "ml": "Malayalam", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "nb": "Norwegian Bokmål",
-    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak",
-    "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "te": "Telugu",
-    "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
-    "zh": "Chinese", "la": "Latin", "mul": "multiple languages",
-}
-
-# ISO 639-2/3 codes that books (EPUB dc:language) sometimes carry -> ISO 639-1.
-_THREE_TO_TWO = {
-    "ara": "ar", "cat": "ca", "ces": "cs", "cze": "cs", "dan": "da", "deu": "de", "ger": "de",
-    "ell": "el", "gre": "el", "eng": "en", "spa": "es", "fin": "fi", "fra": "fr", "fre": "fr",
-    "heb": "he", "hin": "hi", "hun": "hu", "ita": "it", "jpn": "ja", "kor": "ko", "nld": "nl",
-    "dut": "nl", "nor": "no", "nob": "nb", "pol": "pl", "por": "pt", "ron": "ro", "rum": "ro",
-    "rus": "ru", "swe": "sv", "tur": "tr", "ukr": "uk", "vie": "vi", "zho": "zh", "chi": "zh",
-    "cmn": "zh", "lat": "la",
-}
 
 # One Piper voice per language that exists in rhasspy/piper-voices (medium quality where there is one).
 _PIPER_SUGGESTION = {
@@ -61,8 +38,7 @@ def normalize(tag: str | None) -> str | None:
     parts = [p for p in tag.strip().replace("_", "-").split("-") if p]
     if not parts:
         return None
-    base = parts[0].lower()
-    base = _THREE_TO_TWO.get(base, base)
+    base = iso639.two_letter(parts[0].lower())
     out = [base]
     for part in parts[1:]:
         if len(part) == 2 and part.isalpha():
@@ -95,7 +71,7 @@ def name(tag: str | None) -> str:
     b = base(tag)
     if b is None:
         return "an unknown language"
-    return _NAMES.get(b, b)
+    return iso639.english_name(b) or b
 
 
 def describe(tag: str | None) -> str:

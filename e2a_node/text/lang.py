@@ -2,42 +2,18 @@
 
 Books declare their language as BCP 47 tags ("en-US", "fr", "pt-BR"), sometimes with an
 underscore ("en_GB") or as an ISO 639-2 code ("eng", "fre"). `base_language` reduces any of
-these to the two-letter primary subtag that the rest of `e2a_node.text` keys its rules on;
-anything missing or unreadable counts as English.
+these to the two-letter primary subtag that the rest of `e2a_node.text` keys its rules on
+(three-letter codes through `e2a_node.iso639`; one it does not know passes through, and so
+gets each tool's default behaviour); anything missing or unreadable counts as English.
 """
 
 from __future__ import annotations
 
 import re
 
-DEFAULT_LANGUAGE = "en"
+from e2a_node import iso639
 
-# ISO 639-2 (bibliographic and terminological) codes that books still carry, for languages we
-# have rules or tools for. Others pass through as three-letter codes, which no tool knows, and
-# so get the default behaviour of each tool.
-_ISO_639_2 = {
-    "eng": "en",
-    "fra": "fr",
-    "fre": "fr",
-    "deu": "de",
-    "ger": "de",
-    "spa": "es",
-    "ita": "it",
-    "por": "pt",
-    "nld": "nl",
-    "dut": "nl",
-    "rus": "ru",
-    "pol": "pl",
-    "dan": "da",
-    "swe": "sv",
-    "nor": "no",
-    "fin": "fi",
-    "ell": "el",
-    "gre": "el",
-    "jpn": "ja",
-    "zho": "zh",
-    "chi": "zh",
-}
+DEFAULT_LANGUAGE = "en"
 
 _PRIMARY = re.compile(r"[A-Za-z]{2,3}")
 
@@ -52,11 +28,8 @@ def base_language(tag: str | None) -> str:
     primary = re.split(r"[-_\s.@]", tag.strip(), maxsplit=1)[0]
     if not _PRIMARY.fullmatch(primary):
         return DEFAULT_LANGUAGE
-    primary = primary.lower()
-    primary = _ISO_639_2.get(primary, primary)
-    if primary in ("und", "mul", "zxx", "mis"):
-        return DEFAULT_LANGUAGE
-    return primary
+    primary = iso639.two_letter(primary.lower())
+    return DEFAULT_LANGUAGE if primary in iso639.SPECIAL_CODES else primary
 
 
 def region(tag: str | None) -> str | None:
