@@ -1,11 +1,13 @@
-"""The sleeping benchmark engine: registered only on request, speed from the environment,
-audio of a voice's length that is the same bytes for the same text."""
+"""The sleeping benchmark engine: registered only by the harness's wrappers (scripts/bench_node.py,
+scripts/bench_leader.py), speed from the environment, audio of a voice's length that is the same
+bytes for the same text."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,44 +15,60 @@ import time
 import pytest
 
 from e2a_node.errors import EngineError
-from e2a_node.synth import bench
+from e2a_node.synth import ENGINES, all_voices, bench, load_engine, resolve_voice, unregister_engine
 from e2a_node.synth.base import VoiceSettings, VoiceTraits
+from tests.conftest import ROOT, SAMPLE
 
 
-def _registry_in_subprocess(env_value: str | None) -> dict:
-    """Import the registry in a fresh interpreter (registration happens at import time)."""
-    code = (
-        "import json;"
-        "from e2a_node.synth import ENGINES, all_voices, load_engine, resolve_voice;"
-        "from e2a_node.synth.base import VoiceSettings;"
-        "out = {'engines': sorted(ENGINES), 'voices': [v.engine for v in all_voices()]};"
-        "s = VoiceSettings(engine='bench');"
-        "ok = 'bench' in ENGINES;"
-        "out['resolved'] = resolve_voice(s, 'en').to_dict() if ok else None;"
-        "out['name'] = load_engine(s).name if ok else None;"
-        "print(json.dumps(out))"
-    )
-    env = dict(os.environ)
-    env.pop(bench.REGISTER_ENV, None)
-    if env_value is not None:
-        env[bench.REGISTER_ENV] = env_value
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True)
-    return json.loads(run.stdout)
+@pytest.fixture
+def registered():
+    bench.register()
+    yield
+    unregister_engine(bench.NAME)
 
 
-def test_not_registered_without_the_env_var():
-    out = _registry_in_subprocess(None)
-    assert "bench" not in out["engines"]
-    assert _registry_in_subprocess("0")["engines"] == out["engines"]
+def test_not_registered_by_importing_the_registry_even_with_the_old_switch():
+    code = "import json; from e2a_node.synth import ENGINES; print(json.dumps(sorted(ENGINES)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "E2A_BENCHMARK_ENGINE": "1"})  # what once registered it
+    assert json.loads(run.stdout) == ["coqui", "piper"]
 
 
-def test_registered_with_the_env_var_but_never_listed_as_a_voice():
-    out = _registry_in_subprocess("1")
-    assert "bench" in out["engines"]
-    assert "bench" not in out["voices"]
-    assert out["resolved"]["engine"] == "bench"
-    assert out["name"] == "bench"
+def test_registered_on_request_but_never_listed_as_a_voice(registered):
+    assert "bench" in ENGINES
+    assert "bench" not in [v.engine for v in all_voices()]
+    settings = VoiceSettings(engine="bench")
+    assert resolve_voice(settings, "en") == settings
+    assert load_engine(settings).name == "bench"
+
+
+def _wrapper(script: str, *args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / script), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
+
+
+def test_bench_node_serves_the_bench_engine(tmp_path):
+    node = _wrapper("bench_node.py", "serve", "--host", "127.0.0.1", "--port", "0", "--engine", "bench",
+                    "--no-mdns", "--state-dir", str(tmp_path), env={"PYTHONUNBUFFERED": "1"})
+    try:
+        seen = []
+        for line in node.stdout:  # log lines may come first; EOF if the node gave up
+            seen.append(line)
+            if "listening on" in line:
+                break
+        assert "listening on 127.0.0.1:" in line and "engines bench;" in line, "".join(seen)
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=30)
+
+
+def test_bench_leader_converts_with_the_bench_engine(tmp_path):
+    out = tmp_path / "book.wav"
+    leader = _wrapper("bench_leader.py", "convert", str(SAMPLE), "--engine", "bench", "-o", str(out),
+                      "--work-dir", str(tmp_path / "work"), env={bench.SPEED_ENV: "1e6"})
+    output, _ = leader.communicate(timeout=120)
+    assert leader.returncode == 0, output
+    assert out.stat().st_size > 0 and "4 chapters" in output
 
 
 def test_traits_are_the_same_whatever_the_speed(monkeypatch):

@@ -1,4 +1,4 @@
-"""The engine registry: names, lazy imports, voice listing, language helpers."""
+"""The engine registry: names, explicit registration, lazy imports, voice listing, language helpers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from e2a_node.synth import (
     engine_module,
     languages,
     load_engine,
+    register_engine,
+    registered_engine,
     resolve_voice,
+    unregister_engine,
 )
 from e2a_node.synth.base import VoiceSettings
 
@@ -29,6 +32,29 @@ def test_unknown_engine_lists_the_known_ones():
         load_engine(VoiceSettings(engine="espeak"))
     with pytest.raises(EngineError, match="unknown engine"):
         resolve_voice(VoiceSettings(engine="espeak"), "en")
+
+
+def test_an_engine_is_registered_explicitly_and_scoped_to_a_block():
+    with registered_engine("bench", "e2a_node.synth.bench"):
+        assert engine_module("bench").NAME == "bench"
+        register_engine("bench", "e2a_node.synth.bench")  # the same again: nothing changes
+        with registered_engine("bench", "e2a_node.synth.bench"):
+            pass
+        assert "bench" in ENGINES  # the inner block did not register it, so it does not remove it
+    assert set(ENGINES) == {"piper", "coqui"}
+    with pytest.raises(EngineError, match="unknown engine 'bench'"):
+        engine_module("bench")
+
+
+def test_registration_never_replaces_an_engine():
+    with pytest.raises(ValueError, match="already registered as e2a_node.synth.piper"):
+        register_engine("piper", "e2a_node.synth.bench")
+    with pytest.raises(ValueError, match="built in"):
+        unregister_engine("piper")
+    with pytest.raises(ValueError):
+        register_engine("", "e2a_node.synth.bench")
+    unregister_engine("never-registered")  # nothing to forget
+    assert ENGINES["piper"] == "e2a_node.synth.piper"
 
 
 def test_importing_the_registry_is_light():

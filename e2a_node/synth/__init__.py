@@ -6,21 +6,25 @@ Each engine module provides ``load(settings)``, ``voices()`` and ``voice_languag
 (what the chosen voice speaks, without loading it; None when unknown). For settings that come
 from another node, a module may provide ``from_wire(settings)`` (checks that they name voices and
 models, never paths; an engine without it takes no voice or model from the wire) and
-``takes_voice_clip(settings)`` (whether that voice clones from a reference clip; default: no). The sleeping benchmark
-engine ``bench`` (bench.py) is registered only when ``E2A_BENCHMARK_ENGINE=1`` at import time.
+``takes_voice_clip(settings)`` (whether that voice clones from a reference clip; default: no).
+
+Only piper and coqui are registered by default. Another engine is added explicitly, in the
+process that needs it, with ``register_engine(name, module_path)``: the benchmark harness adds its
+sleeping engine ``bench`` (bench.py, ``bench.register()``) in scripts/bench_node.py and
+scripts/bench_leader.py; tests use ``registered_engine`` to add one for a ``with`` block.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from types import ModuleType
 
 from e2a_node.errors import EngineError
 from e2a_node.synth import languages
 from e2a_node.synth.base import Engine, VoiceInfo, VoiceSettings
-from e2a_node.synth.bench import REGISTER_ENV as _BENCH_ENV
 
 __all__ = [
     "ENGINES",
@@ -30,14 +34,50 @@ __all__ = [
     "all_voices",
     "engine_module",
     "load_engine",
+    "register_engine",
+    "registered_engine",
     "resolve_voice",
     "settings_from_wire",
     "takes_voice_clip",
+    "unregister_engine",
 ]
 
 ENGINES = {"piper": "e2a_node.synth.piper", "coqui": "e2a_node.synth.coqui"}
-if os.environ.get(_BENCH_ENV) == "1":  # a sleeping engine for scripts/bench_cluster.py only
-    ENGINES["bench"] = "e2a_node.synth.bench"
+_BUILT_IN = frozenset(ENGINES)
+
+
+def register_engine(name: str, module_path: str) -> None:
+    """Make engine `name` loadable from module `module_path` in this process.
+
+    Registering the same module under the same name again does nothing; a name that already
+    stands for another module is a ValueError (a built-in engine is never replaced).
+    """
+    if not name or not module_path:
+        raise ValueError("an engine needs a name and a module path")
+    known = ENGINES.get(name)
+    if known is not None and known != module_path:
+        raise ValueError(f"engine {name!r} is already registered as {known}")
+    ENGINES[name] = module_path
+
+
+def unregister_engine(name: str) -> None:
+    """Forget an engine that `register_engine` added; a name not registered is ignored, and a
+    built-in engine is a ValueError."""
+    if name in _BUILT_IN:
+        raise ValueError(f"engine {name!r} is built in")
+    ENGINES.pop(name, None)
+
+
+@contextmanager
+def registered_engine(name: str, module_path: str) -> Iterator[None]:
+    """`register_engine` for the length of a `with` block (one that was registered before stays)."""
+    added = name not in ENGINES
+    register_engine(name, module_path)
+    try:
+        yield
+    finally:
+        if added:
+            unregister_engine(name)
 
 
 def engine_module(name: str) -> ModuleType:

@@ -7,9 +7,10 @@ a voice reading the text would make (15 characters per second of audio): a quiet
 pitch comes from a hash of the text, so the same text gives the same bytes on every node and
 shuffled or missing sentences still show in the assembled audio.
 
-It exists only for the benchmark harness: `e2a_node.synth` registers it as engine "bench" only
-when ``E2A_BENCHMARK_ENGINE=1`` at import time, and it never lists a voice. The speed is the
-node's, not the audio's, so the fingerprint is the same on every node whatever its speed.
+It exists only for the benchmark harness, which registers it as engine "bench" (`register()`) in
+the processes it starts (scripts/bench_node.py, scripts/bench_leader.py); nothing else does, and
+it never lists a voice. The speed is the node's, not the audio's, so the fingerprint is the same
+on every node whatever its speed.
 
 ``E2A_BENCH_SAMPLE_RATE`` (read at load(), default 22050 Hz, 8000-48000) sets the audio's sample
 rate, so a harness can shrink the bytes that go through gRPC and onto disk (8000 Hz is about a
@@ -27,10 +28,10 @@ import time
 from dataclasses import dataclass
 
 from e2a_node.errors import EngineError
+from e2a_node.synth import register_engine
 from e2a_node.synth.base import VoiceInfo, VoiceSettings
 
 NAME = "bench"
-REGISTER_ENV = "E2A_BENCHMARK_ENGINE"  # "1" at import of e2a_node.synth: register the engine
 SPEED_ENV = "E2A_BENCH_CHARS_PER_SECOND"  # this node's speed, read at load()
 DEFAULT_CHARS_PER_SECOND = 200.0
 SAMPLE_RATE_ENV = "E2A_BENCH_SAMPLE_RATE"  # the audio's sample rate, read at load()
@@ -41,6 +42,11 @@ MAX_CHARS = 400
 SPOKEN_CHARS_PER_SECOND = 15  # how long the audio is: 22050 / 15 = 1470 samples per character
 FINGERPRINT = "bench:v1"  # + ":<sample rate>"
 AMPLITUDE = 300  # about -40 dBFS: audible if played, never loud
+
+
+def register() -> None:
+    """Make engine "bench" loadable in this process (scripts/bench_node.py, bench_leader.py)."""
+    register_engine(NAME, __name__)
 
 
 def available() -> bool:
