@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .config import SchedulerConfig
@@ -39,6 +40,7 @@ from .instructions import (Accept, Assign, Compare, Discard, Drop, JobDone, Remo
                            RequestSteal, Revoke)
 from .state import Scheduler
 from .stats import JobStats
+from .trace import TraceWriter
 
 
 @dataclass(frozen=True)
@@ -235,13 +237,15 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
              heartbeat: float = 1.0, done: Iterable[int] = (), max_time: float = 1e7,
              record: bool = False, check_every: int = 0,
              scheduler: Callable[[list[int], SchedulerConfig | None, set[int]], Any] | None = None,
-             ) -> SimResult:
+             trace: str | Path | None = None) -> SimResult:
     """Run one job to the end. `check_every` > 0 runs the scheduler's invariant check every
     that many events (slow; for tests). `scheduler(segments, config, done)` builds another
-    policy with Scheduler's interface (default: Scheduler)."""
+    policy with Scheduler's interface (default: Scheduler). `trace`: write every event and
+    the scheduler's answer there (trace.py), for `replay`."""
     chars = list(segments)
     done = set(done)
     sched = (scheduler or Scheduler)(chars, config, done)
+    tracer = TraceWriter.for_scheduler(trace, sched) if trace is not None else None
     specs = list(nodes)
     states: dict[str, _SimState] = {}
     heap: list = []
@@ -304,6 +308,8 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
         counters["events"] += 1
         if log is not None:
             log.append((t, event, instructions))
+        if tracer is not None:
+            tracer.write(t, event, instructions)
         if check_every and counters["events"] % check_every == 0:
             sched.check_invariants()
         audio = (made.pop((event.node, event.lease, event.index), "")
@@ -416,6 +422,8 @@ def simulate(segments: Sequence[int], nodes: Iterable[SimNode],
                 for ins in inbox:
                     apply(st, ins, t)
 
+    if tracer is not None:
+        tracer.close()
     total = sum(c for i, c in enumerate(chars) if i not in done)
     steady = [s for s in specs if s.join_at == 0 and s.kill_at is None and s.freeze_at is None
               and s.refused is None and not s.fail and s.slow_at is None]
