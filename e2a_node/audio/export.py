@@ -11,11 +11,12 @@ ffmetadata file with the tags and one chapter mark per chapter, and runs ffmpeg 
 then renames the finished file onto the output name, so an interrupted export never leaves a
 file that looks finished, and the same store always gives a byte-identical file.
 
-Formats: m4b (AAC in MP4, chapters, cover; the default), m4a (the same, not marked as an
-audiobook), mp3 (libmp3lame, ID3v2.3 with CHAP frames and APIC cover), opus (libopus in Ogg at
-48 kHz, chapters as comments, no cover), flac (cover as picture block, no chapters), wav (PCM,
-tags only). A JPEG or PNG cover is used as it is; GIF, WebP and BMP are converted to PNG by
-ffmpeg; a cover ffmpeg cannot read is skipped with a warning rather than failing the export.
+Formats (their table is `e2a_node.audio.formats`): m4b (AAC in MP4, chapters, cover; the
+default), m4a (the same, not marked as an audiobook), mp3 (libmp3lame, ID3v2.3 with CHAP frames
+and APIC cover), opus (libopus in Ogg at 48 kHz, chapters as comments, no cover), flac (cover as
+picture block, no chapters), wav (PCM, tags only). A JPEG or PNG cover is used as it is; GIF,
+WebP and BMP are converted to PNG by ffmpeg; a cover ffmpeg cannot read is skipped with a
+warning rather than failing the export.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 from e2a_node import iso639
 from e2a_node.audio import ffmpeg as _ff
 from e2a_node.audio.assemble import chapter_pcm
+from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES, FORMATS, Format
 from e2a_node.audio.store import SegmentStore
 from e2a_node.errors import AudioError
 from e2a_node.layout import Segment
@@ -62,28 +64,6 @@ class Tags:
     language: str | None = None  # ISO 639-1 ("en") or 639-2 ("eng")
     year: int | str | None = None
     comment: str | None = None
-
-
-@dataclass(frozen=True)
-class _Format:
-    ext: str
-    muxer: str
-    codec: str
-    bitrate: str | None
-    cover: bool
-    chapters: bool
-    extra: tuple[str, ...] = ()
-
-
-FORMATS: dict[str, _Format] = {
-    "m4b": _Format("m4b", "ipod", "aac", "64k", True, True),
-    "m4a": _Format("m4a", "ipod", "aac", "64k", True, True),
-    "mp3": _Format("mp3", "mp3", "libmp3lame", "64k", True, True, ("-id3v2_version", "3")),
-    "opus": _Format("opus", "opus", "libopus", "32k", False, True, ("-ar", "48000")),
-    "flac": _Format("flac", "flac", "flac", None, True, False),
-    "wav": _Format("wav", "wav", "pcm_s16le", None, False, False),
-}
-DEFAULT_FORMAT = "m4b"
 
 
 def language3(lang: str | None) -> str | None:
@@ -133,9 +113,9 @@ def ffmetadata(
     return "\n".join(lines) + "\n"
 
 
-def _book_tags(tags: Tags, fmt: _Format) -> dict[str, str]:
+def _book_tags(tags: Tags, fmt: Format) -> dict[str, str]:
     lang = tags.language
-    if lang and fmt.ext in ("m4b", "m4a", "mp3"):
+    if lang and fmt.language3:
         lang = language3(lang) or lang
     out = {
         "title": _one_line(tags.title),
@@ -294,7 +274,7 @@ def _encode(
     cover_file: Path | None,
     cover_kind: str | None,
     sample_rate: int,
-    fmt: _Format,
+    fmt: Format,
     bitrate: str | None,
     language: str | None,
     part: Path,
@@ -307,9 +287,8 @@ def _encode(
     if cover_file is not None:
         args += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
     args += ["-c:a", fmt.codec]
-    rate = bitrate or fmt.bitrate
-    if rate and fmt.codec not in ("flac", "pcm_s16le"):
-        args += ["-b:a", rate]
+    if fmt.bitrate:
+        args += ["-b:a", bitrate or fmt.bitrate]
     lang3 = language3(language)
     if lang3 and fmt.muxer == "ipod":
         args += ["-metadata:s:a:0", f"language={lang3}"]
@@ -373,7 +352,7 @@ def write_audiobook(
     """
     spec = FORMATS.get(fmt.lower().lstrip(".")) if fmt else None
     if spec is None:
-        raise AudioError(f"unknown audio format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise AudioError(f"unknown audio format {fmt!r}: choose one of {', '.join(FORMAT_NAMES)}")
     if not chapters:
         raise AudioError("nothing to export: the book has no chapters")
     output = Path(output)
@@ -407,7 +386,7 @@ def write_audiobook(
 @dataclass
 class _Job:
     store: SegmentStore
-    spec: _Format
+    spec: Format
     book_tags: dict[str, str]
     language: str | None
     cover: bytes | None
