@@ -242,22 +242,36 @@ def test_mdns_same_name_twice_both_seen(announcers):
 
 
 def test_mdns_in_process_announcer_from_asyncio():
-    """The shape `e2a-node serve` and the leader use: both driven from an asyncio program."""
+    """The shape `e2a-node serve` and the leader use: both driven from an asyncio program, whose
+    loop goes on running while the announcer probes and says goodbye."""
 
-    async def main() -> list[NodeAddress]:
+    async def main() -> tuple[list[NodeAddress], int, int]:
         loop = asyncio.get_running_loop()
         discovery = MdnsDiscovery(interface=LO)
         discovery.start()  # from the loop thread: must not attach zeroconf to this loop
         announcer = MdnsAnnouncer("async node", 50081, {"id": "x1"}, interface=LO)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
         try:
-            await loop.run_in_executor(None, announcer.start)
+            await announcer.async_start()
+            ticks_while_starting = ticks
             found = await loop.run_in_executor(None, discovery.wait_for, 1, 5.0)
-            await loop.run_in_executor(None, announcer.stop)
+            await announcer.async_stop()
             await loop.run_in_executor(None, _wait_until, lambda: not discovery.nodes(), 5.0)
-            return found
+            return found, ticks_while_starting, announcer.instance_name
         finally:
+            ticker.cancel()
             announcer.stop()
             discovery.stop()
 
-    found = asyncio.run(main())
+    found, ticks_while_starting, name = asyncio.run(main())
     assert [(n.name, n.port, n.node_id) for n in found] == [("async node", 50081, "x1")]
+    assert name == "async node"
+    assert ticks_while_starting >= 5  # the probing takes ~1.5 s; a blocked loop would not tick

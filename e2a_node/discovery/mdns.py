@@ -172,8 +172,9 @@ class MdnsAnnouncer:
     """Announce this node as an `_e2a._tcp` service until stopped.
 
     `start()` blocks for about a second and a half while zeroconf probes for name conflicts;
-    if the name is taken it registers "name-2", "name-3", ... (see `instance_name`).
-    From asyncio, call it through `loop.run_in_executor`.
+    if the name is taken it registers "name-2", "name-3", ... (see `instance_name`). `stop()`
+    blocks while it sends the goodbyes. From asyncio, await `async_start()` and `async_stop()`,
+    which run them on a worker thread, so the loop goes on serving meanwhile.
 
     Renaming works between machines, and on one machine when the holder has been announced
     for a second or more. Nodes on the same machine started at the same moment with the
@@ -241,6 +242,12 @@ class MdnsAnnouncer:
             finally:
                 zc.close()
             log.info("stopped announcing %s", info.name)
+
+    async def async_start(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    async def async_stop(self) -> None:
+        await asyncio.to_thread(self.stop)
 
     def __enter__(self) -> MdnsAnnouncer:
         self.start()
