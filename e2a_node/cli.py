@@ -90,6 +90,7 @@ def insecure_option(f):
 @click.option("--no-local", is_flag=True, help="With --cluster: this machine only coordinates; the nodes do all the speaking.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report: wall time, who synthesized what, steals, failures.")
 @click.option("--mdns-interface", metavar="ADDR", envvar="E2A_MDNS_INTERFACE", help="Browse mDNS only on the interface with this address. Env: E2A_MDNS_INTERFACE.")
+@click.option("--trace", type=click.Path(path_type=Path), help="Write every scheduling event and decision as JSON lines (replay: scripts/replay_trace.py).")
 @click.option("--verify-peers/--no-verify-peers", default=None,
               help="Make ~2% of each peer's sentences again elsewhere and compare the bytes; a peer whose audio "
                    "differs is dropped and all its sentences made again. Default: on with --deterministic.")
@@ -99,8 +100,8 @@ def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str 
             engine: str, voice: str | None, model: str | None, model_path: Path | None, language: str | None,
             device: str, threads: int | None, slots: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
             work_dir: Path | None, fresh: bool, keep_audio: bool, cluster: str | None, no_local: bool,
-            report: Path | None, mdns_interface: str | None, verify_peers: bool | None, key_file: Path | None,
-            insecure: bool) -> None:
+            report: Path | None, mdns_interface: str | None, trace: Path | None, verify_peers: bool | None,
+            key_file: Path | None, insecure: bool) -> None:
     """Convert BOOK (EPUB, TXT, HTML; others via Calibre) into an audiobook.
 
     An interrupted run resumes where it stopped when you run the same command again.
@@ -128,7 +129,9 @@ def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str 
         settings=settings, split_chapters=split_chapters, bitrate=bitrate,
         work_dir=work_dir or default_work_dir(), fresh=fresh, keep_audio=keep_audio,
         cluster=cluster, use_local=not no_local, report=report, mdns_interface=mdns_interface, slots=slots,
-        key_file=key_file, insecure=insecure, verify_peers=verify_peers,
+        key_file=key_file, insecure=insecure, verify_peers=verify_peers, trace=trace,
+        # a harness may pass another scheduler in the context (scripts/bench_leader.py)
+        **(click.get_current_context().find_object(dict) or {}),
     )
     run_convert(request, ui=ClickUI())
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class ConvertRequest:
     report: Path | None = None
     slots: int | None = None  # voices working at once on this machine; None = one per core (up to 4)
     verify_peers: bool | None = None  # re-make a sample of peers' sentences; None = when deterministic
+    trace: Path | None = None  # write every scheduler event and its instructions here (JSON lines)
+    scheduler_factory: Callable | None = None  # None: e2a's scheduler (the benchmark passes its baseline)
+    policy: str = "stealing"  # the scheduler's name, for the report
     key_file: Path | None = None  # the cluster key; None = $E2A_CLUSTER_KEY_FILE or the default file
     insecure: bool = False  # without a key, use nodes on other machines too (plain text)
 
@@ -264,51 +268,36 @@ def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
 
 def _synthesize(plan, store, settings, traits, engines, discovery, access, req: ConvertRequest, ui) -> str:
     """Synthesize every missing sentence with this machine's voices and, in cluster mode, the
-    nodes the discovery finds; both go through the same scheduler."""
+    nodes the discovery finds; both go through the same driver and scheduler. Only a cluster
+    job imports gRPC (for its connector)."""
     import asyncio
 
-    from e2a_node.leader import POLICIES, POLICY_ENV, ClusterJob, ClusterOptions
+    from e2a_node.cluster.driver import JobDriver, JobOptions, stealing_scheduler
+    from e2a_node.cluster.report import shares_line, verification_verdict
+    from e2a_node.clusterkey import ClusterAccess
     from e2a_node.scheduler import SchedulerConfig
-    from e2a_node.synth import ENGINES
     from e2a_node.worker import calibrate
 
-    policy = os.environ.get(POLICY_ENV, "stealing") if "bench" in ENGINES else "stealing"
-    if policy not in POLICIES:
-        raise E2AError(f"{POLICY_ENV}={policy!r}: expected one of {', '.join(POLICIES)}")
     verify = traits.deterministic if req.verify_peers is None else req.verify_peers
     if verify and discovery is not None and not traits.deterministic:
         ui.info("--verify-peers needs a deterministic voice (--deterministic): peers are not verified.")
         verify = False
     config = SchedulerConfig(verify_fraction=VERIFY_FRACTION if verify and discovery is not None else 0.0,
                              # fresh each run: a peer knows the job id, and must not know which sentences are checked
-                             verify_seed=int.from_bytes(os.urandom(8), "big"))
-    options = ClusterOptions(discovery=discovery, access=access, local_engines=engines, policy=policy, scheduler=config,
-                             local_speed=calibrate(engines[0]) if engines else 0.0, report=req.report)
-    report = asyncio.run(ClusterJob(plan, store, bundle_for_peers(settings), traits, options, ui).run())
+                             verify_seed=int.from_bytes(os.urandom(8), "big"),
+                             more_nodes_may_join=discovery is not None)
+    options = JobOptions(local_engines=engines, local_speed=calibrate(engines[0]) if engines else 0.0,
+                         discovery=discovery, access=access or ClusterAccess(), scheduler=config,
+                         scheduler_factory=req.scheduler_factory or stealing_scheduler, policy=req.policy,
+                         report=req.report, trace=req.trace)
+    if discovery is not None:
+        from e2a_node.rpc.member import GrpcConnector
+
+        options.connector = GrpcConnector(job_id=plan.job_id, leader_id=options.leader_id,
+                                          bundle=bundle_for_peers(settings), traits=traits,
+                                          texts=[s.text for s in plan.segments], identity=access.identity)
+    report = asyncio.run(JobDriver(plan, store, traits, options, ui).run())
     if discovery is None:
         return ""
-    shares = ", ".join(f"{n['name']} {n['sentences']}" for n in report["nodes"] if n["sentences"])
-    ui.info(f"Sentences per node: {shares or 'none (all were saved before)'}; {report['steals']} steals, "
-            f"{report['reassignments']} reassigned.")
+    ui.info(shares_line(report))
     return verification_verdict(report)
-
-
-def verification_verdict(report: dict) -> str:
-    """What --verify-peers found, for the run's last line ("" when it did not run)."""
-    if not report.get("verify_fraction"):
-        return ""
-    liars = [n for n in report["nodes"] if n.get("verify_failed")]
-    if not report["verifications"] and not liars:
-        skipped = report.get("verifications_skipped", 0)
-        return (f" Peers not verified: {skipped} sentences were picked, but no other node could make them again."
-                if skipped else "")
-    parts = [f" Peers verified: {report['verifications']} sentences re-made elsewhere"]
-    if liars:
-        parts.append("; DROPPED " + ", ".join(
-            f"{n['name']} (its audio differed; its {n['discarded']} sentences were made again)" for n in liars))
-    elif report["verifications"]:
-        parts.append(", all identical")
-    for d in report.get("unresolved_disagreements", []):
-        parts.append(f"; WARNING: {d['suspect']} and {d['verifier']} made different audio for sentence "
-                     f"{d['index']} and no third node could tell which was right")
-    return "".join(parts) + "."

@@ -2,7 +2,7 @@
 """Cluster benchmark: real `e2a-node serve` processes and a real `e2a convert` leader on 127.0.0.1.
 
 What it measures. For each scenario, under BOTH leader policies (`stealing`: e2a's scheduler;
-`chapter`: the Celery-style one-task-per-chapter baseline, E2A_BENCH_POLICY=chapter), with the
+`chapter`: the Celery-style one-task-per-chapter baseline, passed in by scripts/bench_leader.py), with the
 same book, nodes and engine:
   homogeneous    1, 2, 4, 8, 16 nodes of equal speed (--sizes)
   heterogeneous  five nodes at relative speeds 4, 2, 1, 1, 0.5 (--hetero-speeds)
@@ -19,7 +19,7 @@ same book, nodes and engine:
                  --piper-chapters (default: the first chapter); real compute on this machine.
 "Half progress" is half of the job's sentences saved in the leader's job folder.
 
-How. Nodes run the "bench" engine (E2A_BENCHMARK_ENGINE=1), which sleeps len(text)/speed per
+How. Nodes run the "bench" engine (registered by scripts/bench_node.py), which sleeps len(text)/speed per
 sentence, so 16 nodes of chosen speeds share a 2-core machine. Each run's speeds are chosen so
 that its ideal time is about --target-seconds (default 40): speed of relative speed 1 =
 characters x sum(fraction of the work / summed relative speed during that part) / target; runs
@@ -60,8 +60,11 @@ import sys
 import time
 from pathlib import Path
 
-os.environ["E2A_BENCHMARK_ENGINE"] = "1"  # before e2a_node.synth is imported: plan with the bench engine
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+from e2a_node.synth import bench  # noqa: E402
+
+bench.register()  # this process plans jobs with the bench engine's traits
 
 import bench_cluster_report as figures  # noqa: E402
 from bench_cluster_run import NodeSpec, RunResult, RunSpec, Setup, execute, stop_all  # noqa: E402

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BIN = Path(sys.executable).parent  # the venv's bin: e2a, e2a-node
+SCRIPTS = Path(__file__).resolve().parent  # bench_node.py / bench_leader.py: the CLIs with the bench engine
 READY = re.compile(r"listening on [\d.]+:(\d+)")
 SENTENCE = re.compile(r"^(\d{6,})\.wav$")
 POLL_SECONDS = 0.1
@@ -168,9 +169,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_env(setup: Setup, policy: str, speed: float | None = None) -> dict:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "E2A_BENCHMARK_ENGINE": "1", "E2A_BENCH_POLICY": policy,
-           "E2A_BENCH_SAMPLE_RATE": str(setup.sample_rate)}
+def bench_env(setup: Setup, speed: float | None = None) -> dict:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "E2A_BENCH_SAMPLE_RATE": str(setup.sample_rate)}
     if speed is not None:
         env["E2A_BENCH_CHARS_PER_SECOND"] = f"{speed:.6g}"
     return env
@@ -183,11 +183,11 @@ def key_args(spec: RunSpec, run_dir: Path) -> list[str]:
 class Node(Proc):
     def __init__(self, spec: RunSpec, node: NodeSpec, setup: Setup, run_dir: Path, port: int = 0) -> None:
         state = run_dir / f"state-{node.name}"
-        args = [str(BIN / "e2a-node"), "serve", "--host", "127.0.0.1", "--port", str(port), "--name", node.name,
+        args = [sys.executable, str(SCRIPTS / "bench_node.py"), "serve", "--host", "127.0.0.1", "--port", str(port), "--name", node.name,
                 "--engine", spec.engine, "--slots", "1", "--threads", "1", "--no-mdns", "--state-dir", str(state),
                 *key_args(spec, run_dir)]
         speed = spec.speed(node) if spec.engine == "bench" else None
-        super().__init__(node.name, args, bench_env(setup, spec.policy, speed), run_dir / f"{node.name}.log")
+        super().__init__(node.name, args, bench_env(setup, speed), run_dir / f"{node.name}.log")
         self.port = port or None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -205,7 +205,8 @@ class Node(Proc):
 
 
 def leader_args(spec: RunSpec, setup: Setup, run_dir: Path, targets: list[str]) -> list[str]:
-    args = [str(BIN / "e2a"), "convert", str(setup.book), "--engine", spec.engine, "--report",
+    args = [sys.executable, str(SCRIPTS / "bench_leader.py"), "--policy", spec.policy, "convert", str(setup.book),
+            "--engine", spec.engine, "--report",
             str(run_dir / "report.json"), "-o", str(run_dir / "out.wav"), "--format", "wav",
             "--work-dir", str(run_dir / "work"), "--fresh"]
     if spec.chapters:
@@ -331,7 +332,7 @@ def execute(spec: RunSpec, setup: Setup, sentences: int) -> RunResult:
         ports = {n.name: free_port() for n in late}  # listed now, started at half progress
         targets = [] if spec.plain else [f"127.0.0.1:{nodes[n.name].port if n.name in nodes else ports[n.name]}"
                                          for n in spec.nodes]
-        env = bench_env(setup, spec.policy, spec.unit_speed if spec.plain else None)
+        env = bench_env(setup, spec.unit_speed if spec.plain else None)
         t0 = time.monotonic()
         leader = Proc("leader", leader_args(spec, setup, run_dir, targets), env, run_dir / "leader.log")
         monitor = Monitor(leader, run_dir, sentences)
