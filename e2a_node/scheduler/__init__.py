@@ -8,10 +8,11 @@ and keeps the accounting for the job report.
         ...  # the driver carries it out
 
 Modules: events (in), instructions (out), config, policy (what both policies share: the
-event loop, who may deliver a segment), state (the Scheduler), workqueue (the queue of
-unassigned segments), sizing (run size, speed estimates), stealing (split point, steal and
-backup rules), verification (which segments peer verification re-makes), stats (report
-dataclasses), simulate (a discrete-event simulator), chapter_policy (the benchmark baseline).
+event loop, nodes, lease lifetimes, who may deliver a segment), state (the Scheduler),
+workqueue (the queue of unassigned segments), sizing (run size, speed estimates), stealing
+(split point, steal and backup rules), verification (which segments peer verification
+re-makes), stats (report dataclasses), simulate (a discrete-event simulator), chapter_policy
+(the benchmark baseline), trace (recording and replaying what a scheduler was told and said).
 """
 
 from .config import SchedulerConfig

@@ -46,14 +46,14 @@ from collections import deque
 from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import AudioInvalid, AudioReceived, SegmentFailed, StealReply
-from .instructions import Accept, Assign, Revoke
-from .policy import ACTIVE, INF, REMOVED, Policy
-from .stats import NodeStats, Recovery
+from .events import AudioReceived
+from .instructions import Revoke
+from .policy import ACTIVE, Node, Policy
+from .stats import Recovery
 
 
 class _Lease:
-    __slots__ = ("id", "node", "chapter", "indices", "pos", "expires_at")
+    __slots__ = ("id", "node", "chapter", "indices", "start", "end", "pos", "expires_at")
     kind = "chapter"
 
     def __init__(self, lease_id: int, node: str, chapter: int, indices: tuple[int, ...],
@@ -62,22 +62,10 @@ class _Lease:
         self.node = node
         self.chapter = chapter  # position in the chapter list, not the book's chapter number
         self.indices = indices
+        self.start = indices[0]
+        self.end = indices[-1] + 1
         self.pos = 0  # position in `indices` of the next segment the node will report
         self.expires_at = expires_at
-
-
-class _Node:
-    __slots__ = ("name", "seq", "slots", "state", "responsive", "leases", "busy_since", "stats")
-
-    def __init__(self, name: str, seq: int) -> None:
-        self.name = name
-        self.seq = seq  # join order: who is served first
-        self.slots = 0
-        self.state = ACTIVE
-        self.responsive = True
-        self.leases: dict[int, _Lease] = {}
-        self.busy_since = 0.0
-        self.stats = NodeStats(node=name)
 
 
 class ChapterScheduler(Policy):
@@ -142,18 +130,8 @@ class ChapterScheduler(Policy):
 
     # ------------------------------------------------------------------ events
 
-    def _new_node(self, name: str, seq: int) -> _Node:
-        return _Node(name, seq)
-
-    def _node_speed(self, node: _Node) -> float:
+    def _node_speed(self, node: Node) -> float:
         return node.stats.claimed_speed  # this policy never estimates speeds
-
-    def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is None or node.state == REMOVED:
-            return
-        self._on_alive(ev, now, out)  # type: ignore[arg-type]
-        self._totals.stale_replies += 1  # this policy never asks for a steal
 
     def _holds(self, lease: _Lease, index: int) -> bool:
         return self._ch_of[index] == lease.chapter and self._slot_of[index] >= 0
@@ -166,17 +144,11 @@ class ChapterScheduler(Policy):
             return
         node, lease = got
         i = ev.index
-        c = self._chars[i]
         if self._accepted[i]:
             self._drop_duplicate(i, node, out)
         else:
-            self._accepted[i] = 1
-            self._done_count += 1
-            self._done_chars += c
-            node.stats.segments += 1
-            node.stats.chars += c
+            self._record_accept(i, node, out)
             self._ch_missing[self._ch_of[i]] -= 1
-            out.append(Accept(i, node.name))
         k = self._slot_of[i]
         if k >= lease.pos:
             lease.pos = k + 1
@@ -190,70 +162,30 @@ class ChapterScheduler(Policy):
                 self._totals.retries += self._ch_missing[chapter]
                 self._queue.appendleft(chapter)
 
-    def _on_failure(self, ev: AudioInvalid | SegmentFailed, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is None or node.state != ACTIVE:
-            return
-        self._renew(node, now)
-        i = ev.index
-        lease = self._leases.get(ev.lease)
+    def _segment_failed(self, node: Node, lease: _Lease, i: int, now: float,
+                        out: list) -> None:
         removing = node.stats.failures + 1 >= self.config.max_failures
-        if (not removing and lease is not None and lease.node == ev.node
-                and 0 <= i < self._n and self._ch_of[i] == lease.chapter):
+        if not removing and self._ch_of[i] == lease.chapter:
             # the task raised: Celery retries it from its first sentence
             out.append(Revoke(node.name, lease.id, "failed"))
             self._totals.revokes += 1
             self._end_lease(lease, "failed", now)
             self._totals.retries += len(lease.indices)
             self._queue.appendleft(lease.chapter)
-        self._fail(node, self._failure_detail(ev), now, out)
 
     # ------------------------------------------------------------------ leases
 
-    def _renew(self, node: _Node, now: float) -> None:
-        expires = now + self.config.lease_seconds
-        for lease in node.leases.values():
-            lease.expires_at = expires
-        if not node.responsive:
-            node.responsive = True
-            self._hungry.add(node.name)
+    def _end_lease(self, lease: _Lease, cause: str, now: float) -> None:
+        self._close(lease, now)
+        self._ch_lease[lease.chapter] = 0
 
-    def _expire(self, now: float, out: list) -> None:
-        expired = [lease for lease in self._leases.values() if lease.expires_at <= now]
-        lost: dict[str, list[int]] = {}
-        for lease in expired:
-            node = self._nodes[lease.node]
-            node.responsive = False
-            node.stats.expiries += 1
-            out.append(Revoke(lease.node, lease.id, "expired"))
-            self._totals.revokes += 1
-            self._end_lease(lease, "expired", now)
+    def _end_leases(self, leases: list, cause: str, now: float) -> None:
+        lost: dict[str, list[int]] = {}  # node -> the chapters it lost
+        for lease in leases:
+            self._end_lease(lease, cause, now)
             lost.setdefault(lease.node, []).append(lease.chapter)
         for name, chapters in lost.items():
-            self._requeue_lost(name, "expired", chapters, now)
-        self._next_expiry = min((lease.expires_at for lease in self._leases.values()),
-                                default=INF)
-
-    def _drop_node(self, node: _Node, state: str, now: float, out: list | None = None) -> None:
-        node.state = state
-        node.stats.state = state
-        self._hungry.discard(node.name)
-        chapters = [lease.chapter for lease in list(node.leases.values())]
-        for lease in list(node.leases.values()):
-            self._end_lease(lease, state, now)
-        self._hungry.discard(node.name)
-        if chapters:
-            self._requeue_lost(node.name, state, chapters, now)
-
-    def _end_lease(self, lease: _Lease, cause: str, now: float) -> None:
-        self._remember(lease.id, lease.node, lease.indices[0], lease.indices[-1] + 1, "chapter")
-        del self._leases[lease.id]
-        node = self._nodes[lease.node]
-        del node.leases[lease.id]
-        if not node.leases:
-            node.stats.busy_seconds += now - node.busy_since
-        self._ch_lease[lease.chapter] = 0
-        self._hungry.add(node.name)
+            self._requeue_lost(name, cause, chapters, now)
 
     def _requeue_lost(self, node: str, kind: str, chapters: list[int], now: float) -> None:
         """Chapters whose task died with a node go back to the front, in book order, whole."""
@@ -281,26 +213,16 @@ class ChapterScheduler(Policy):
             if not self._queue:
                 break  # the rest stay hungry for a chapter that comes back
 
-    def _assign(self, node: _Node, chapter: int, now: float, out: list) -> None:
+    def _assign(self, node: Node, chapter: int, now: float, out: list) -> None:
         indices = self._ch_indices[chapter]
         lease = _Lease(self._next_lease, node.name, chapter, indices,
                        now + self.config.lease_seconds)
         self._next_lease += 1
-        if not node.leases:
-            node.busy_since = now
-        node.leases[lease.id] = lease
-        self._leases[lease.id] = lease
         self._ch_lease[chapter] = lease.id
-        if lease.expires_at < self._next_expiry:
-            self._next_expiry = lease.expires_at
-        node.stats.leases += 1
         rec = self._recovering.pop(chapter, None)
         if rec is not None:
-            rec.pending -= len(indices)
-            if rec.pending == 0:
-                rec.recovered_at = now
-                rec.seconds = now - rec.detected_at
-        out.append(Assign(node.name, lease.id, indices, lease.expires_at, "chapter"))
+            self._recovered(rec, now, len(indices))
+        self._open(lease, node, indices, now, out)
 
     # ------------------------------------------------------------------ self-check
 

@@ -5,6 +5,13 @@ leaving and being refused, and the counters for reports.
 (chapter_policy.py, the chapter-per-task baseline of the benchmark) differ only in how they
 lease work out and take it back; both subclass `Policy` and fill in the hooks below.
 
+Lease lifetime (both policies): a lease lives `config.lease_seconds` after it is given or after
+its node's last sign of life (audio that counts or is late, Heartbeat, RevokeAck, StealReply,
+a failure report), which renews every lease of the node (`_renew`). A lease whose time is up
+is revoked ("expired") at the next event and ended; its node is unresponsive (given no work)
+until it is heard from again. A node that leaves or is removed loses all its leases at once
+(`_drop_node`); what each policy does with the work of an ended lease is its own `_end_lease`.
+
 Who may deliver segment i (both policies, `_audio_sender`): AudioReceived(node, lease, i) counts
 only when `lease` is a live lease of that same node that holds i (owns it, backs it up, or
 verifies it). Otherwise it is dropped:
@@ -36,7 +43,7 @@ from typing import Callable, Iterable, Sequence
 from .config import SchedulerConfig
 from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
                      NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
-from .instructions import Drop, GiveUp, Instruction, JobDone, RemoveNode
+from .instructions import Accept, Assign, Drop, GiveUp, Instruction, JobDone, RemoveNode, Revoke
 from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
 
 INF = math.inf
@@ -48,10 +55,34 @@ ACTIVE, LEFT, REMOVED = "active", "left", "removed"
 ENDED_LEASES_KEPT = 1 << 17
 
 
+class Node:
+    """What every policy knows of a node; a policy may subclass it (`Policy.node_type`)."""
+
+    __slots__ = ("name", "seq", "slots", "state", "responsive", "leases", "last_seen",
+                 "busy_since", "stats")
+
+    def __init__(self, name: str, seq: int) -> None:
+        self.name = name
+        self.seq = seq  # join order: who is served first
+        self.slots = 0
+        self.state = ACTIVE
+        self.responsive = True
+        self.leases: dict = {}  # its active leases, by id
+        self.last_seen = 0.0  # its last sign of life
+        self.busy_since = 0.0  # when it last went from no lease to one
+        self.stats = NodeStats(node=name)
+
+
 class Policy:
-    """The shared half of a scheduler. Subclasses provide `_new_node`, `_node_speed`,
-    `done`, `_may_dispatch`, `_dispatch`, `_expire`, `_renew`, `_drop_node`, `_holds`,
-    `_covers` and the handlers for audio, failures and steal replies (and Compared)."""
+    """The shared half of a scheduler. A subclass sets `node_type` and provides `done`,
+    `_node_speed`, `_holds`, `_covers`, `_dispatch`, `_end_lease` and `_on_audio`; it may
+    refine `_node_joined`, `_may_dispatch`, `_segment_failed`, `_steal_replied`,
+    `_end_leases`, `_drop_node` and `_on_compared`.
+
+    Its leases have at least `id`, `node`, `start`, `end` (the range given: [start, end)),
+    `kind` and `expires_at`."""
+
+    node_type: type = Node
 
     # Slots, here and in the subclasses: CPython's fast attribute access for plain instances
     # stops at 30 attributes (shared-key dicts), and the policies have about that many.
@@ -154,7 +185,7 @@ class Policy:
         if self._nodes and not self.config.more_nodes_may_join:
             reason = f"no node is left to do the job ({self._last_loss})"
         elif now - self._idle_since >= self.config.give_up_seconds:
-            reason = f"no node could work on the job for {self.config.give_up_seconds:.0f} s"
+            reason = f"no node could work on the job for {self.config.give_up_seconds:g} s"
         else:
             return False
         self._gave_up = True
@@ -207,9 +238,6 @@ class Policy:
 
     # ------------------------------------------------------------------ hooks
 
-    def _new_node(self, name: str, seq: int):
-        raise NotImplementedError
-
     def _node_speed(self, node) -> float:
         raise NotImplementedError
 
@@ -219,6 +247,10 @@ class Policy:
     def _may_dispatch(self) -> bool:
         return bool(self._hungry)
 
+    def _dispatch(self, now: float, out: list) -> None:
+        """Give work to the nodes in `_hungry` that have a free slot."""
+        raise NotImplementedError
+
     def _holds(self, lease, index: int) -> bool:
         """Whether live `lease` holds `index` now: audio for it under this lease counts."""
         raise NotImplementedError
@@ -226,6 +258,27 @@ class Policy:
     def _covers(self, lease, index: int) -> bool:
         """Whether live `lease` held `index` when it was given (it may have lost it since)."""
         raise NotImplementedError
+
+    def _on_audio(self, ev: AudioReceived, now: float, out: list) -> None:
+        raise NotImplementedError
+
+    def _segment_failed(self, node, lease, index: int, now: float, out: list) -> None:
+        """Active `node` failed on `index` of its own live `lease` (the failure itself is
+        counted after this, by `_fail`)."""
+
+    def _steal_replied(self, ev: StealReply, now: float, out: list) -> None:
+        """A StealReply from a node that is not removed (and was renewed if active)."""
+        self._totals.stale_replies += 1  # a policy that never asks for a steal
+
+    def _end_lease(self, lease, cause: str, now: float) -> None:
+        """Forget live `lease` (only it: no other lease ends with it), and put its unfinished
+        work back. cause: done | failed | skipped | cancelled | expired | left | removed."""
+        raise NotImplementedError
+
+    def _end_leases(self, leases: list, cause: str, now: float) -> None:
+        """End several leases lost at once for one `cause` (expired, left, removed)."""
+        for lease in leases:
+            self._end_lease(lease, cause, now)
 
     def _on_compared(self, ev: Compared, now: float, out: list) -> None:
         pass  # a policy that never sends Compare ignores the answers
@@ -237,7 +290,7 @@ class Policy:
         if node is not None and node.state != LEFT:
             return  # removed: it stays off; active: already here, the first join stands
         if node is None:
-            node = self._new_node(ev.node, self._next_seq)
+            node = self.node_type(ev.node, self._next_seq)
             self._next_seq += 1
             self._nodes[ev.node] = node
         node.state = ACTIVE
@@ -246,6 +299,7 @@ class Policy:
         node.stats.claimed_speed = float(ev.speed)
         node.stats.trusted = bool(ev.trusted)
         node.stats.reason = ""
+        node.last_seen = now
         self._node_joined(node, ev, now)
         self._hungry.add(node.name)
 
@@ -267,6 +321,24 @@ class Policy:
         node = self._nodes.get(ev.node)
         if node is not None and node.state == ACTIVE:
             self._renew(node, now)
+
+    def _on_failure(self, ev: AudioInvalid | SegmentFailed, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state != ACTIVE:
+            return
+        self._renew(node, now)
+        lease = self._leases.get(ev.lease)
+        if lease is not None and lease.node == ev.node and 0 <= ev.index < self._n:
+            self._segment_failed(node, lease, ev.index, now, out)
+        self._fail(node, self._failure_detail(ev), now, out)
+
+    def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
+        node = self._nodes.get(ev.node)
+        if node is None or node.state == REMOVED:
+            return  # (a removed victim's steals were cancelled with its leases)
+        if node.state == ACTIVE:
+            self._renew(node, now)
+        self._steal_replied(ev, now, out)
 
     def _audio_sender(self, ev: AudioReceived, now: float, out: list):
         """Who may deliver segment i (see the module docstring): (node, lease) when `ev.lease`
@@ -335,6 +407,79 @@ class Policy:
     def _failure_detail(ev: AudioInvalid | SegmentFailed) -> str:
         why = getattr(ev, "reason", None) or getattr(ev, "error", "") or type(ev).__name__
         return f"sentence {ev.index}: {why}"
+
+    # ------------------------------------------------------------------ leases and nodes
+
+    def _renew(self, node, now: float) -> None:
+        """A sign of life of active `node`: every lease it holds lives `lease_seconds` more."""
+        node.last_seen = now
+        expires = now + self.config.lease_seconds
+        for lease in node.leases.values():
+            lease.expires_at = expires
+        if not node.responsive:
+            node.responsive = True
+            self._hungry.add(node.name)
+
+    def _expire(self, now: float, out: list) -> None:
+        """Revoke and end every lease whose time is up; their nodes are unresponsive until
+        heard from again."""
+        expired = [lease for lease in self._leases.values() if lease.expires_at <= now]
+        for lease in expired:
+            node = self._nodes[lease.node]
+            node.responsive = False
+            node.stats.expiries += 1
+            out.append(Revoke(lease.node, lease.id, "expired"))
+            self._totals.revokes += 1
+        self._end_leases(expired, "expired", now)
+        self._next_expiry = min((lease.expires_at for lease in self._leases.values()),
+                                default=INF)
+
+    def _drop_node(self, node, state: str, now: float, out: list) -> None:
+        """Active `node` left (LEFT) or was taken off the job (REMOVED): its leases end."""
+        node.state = state
+        node.stats.state = state
+        self._hungry.discard(node.name)
+        self._end_leases(list(node.leases.values()), state, now)
+        self._hungry.discard(node.name)
+
+    def _open(self, lease, node, indices: tuple[int, ...], now: float, out: list) -> None:
+        """Register new `lease` of `node` and send its Assign."""
+        if not node.leases:
+            node.busy_since = now
+        node.leases[lease.id] = lease
+        self._leases[lease.id] = lease
+        if lease.expires_at < self._next_expiry:
+            self._next_expiry = lease.expires_at
+        node.stats.leases += 1
+        out.append(Assign(node.name, lease.id, indices, lease.expires_at, lease.kind))
+
+    def _close(self, lease, now: float):
+        """The bookkeeping every ended lease needs (see `_end_lease`); returns its node."""
+        del self._leases[lease.id]
+        node = self._nodes[lease.node]
+        del node.leases[lease.id]
+        self._remember(lease.id, lease.node, lease.start, lease.end, lease.kind)
+        if not node.leases:
+            node.stats.busy_seconds += now - node.busy_since
+        self._hungry.add(node.name)
+        return node
+
+    def _record_accept(self, i: int, node, out: list) -> None:
+        """Segment i (no audio yet) gets the audio `node` just sent: Accept, and count it."""
+        c = self._chars[i]
+        self._accepted[i] = 1
+        self._done_count += 1
+        self._done_chars += c
+        node.stats.segments += 1
+        node.stats.chars += c
+        out.append(Accept(i, node.name))
+
+    def _recovered(self, rec: Recovery, now: float, count: int = 1) -> None:
+        """`count` of the segments a failure lost were given out again (or got audio)."""
+        rec.pending -= count
+        if rec.pending == 0:
+            rec.recovered_at = now
+            rec.seconds = now - rec.detected_at
 
     def _remember(self, lease_id: int, node: str, start: int, end: int, kind: str) -> None:
         """Keep an ended lease, to tell its late audio (stale) from forged audio."""

@@ -18,7 +18,7 @@ from typing import Sequence
 
 
 class SpeedEstimate:
-    __slots__ = ("_chars", "_secs", "_alpha", "_floor", "samples")
+    __slots__ = ("_chars", "_secs", "_alpha", "_floor")
 
     def __init__(self, claimed: float, prior_seconds: float, alpha: float, floor: float) -> None:
         claimed = max(float(claimed), floor)
@@ -26,7 +26,6 @@ class SpeedEstimate:
         self._secs = prior_seconds
         self._alpha = alpha
         self._floor = floor
-        self.samples = 0
 
     @property
     def value(self) -> float:
@@ -40,7 +39,6 @@ class SpeedEstimate:
         a = self._alpha
         self._chars = (1 - a) * self._chars + a * chars
         self._secs = (1 - a) * self._secs + a * seconds
-        self.samples += 1
 
 
 def run_chars(speed: float, target_seconds: float, queued_chars: int, total_slots: int,

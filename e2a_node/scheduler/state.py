@@ -69,11 +69,11 @@ from collections import deque
 from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
-from .events import AudioInvalid, AudioReceived, Compared, NodeJoined, SegmentFailed, StealReply
-from .instructions import Accept, Assign, Compare, Discard, RemoveNode, RequestSteal, Revoke
-from .policy import ACTIVE, INF, LEFT, REMOVED, Policy
+from .events import AudioReceived, Compared, NodeJoined, StealReply
+from .instructions import Compare, Discard, RemoveNode, RequestSteal, Revoke
+from .policy import ACTIVE, INF, LEFT, REMOVED, Node, Policy
 from .sizing import SpeedEstimate, in_progress_left, run_chars, run_end
-from .stats import Disagreement, NodeStats, Recovery
+from .stats import Disagreement, Recovery
 from .stealing import backup_pays, balanced_split, steal_pays
 from .verification import Verification, picked, threshold
 from .workqueue import WorkQueue
@@ -103,24 +103,15 @@ class _Lease:
         self.verify: Verification | None = None  # for a verify lease: what it verifies
 
 
-class _Node:
-    __slots__ = ("name", "seq", "slots", "speed", "state", "responsive", "leases", "reserved",
-                 "last_seen", "busy_since", "overhead", "accepted", "stats")
+class _Node(Node):
+    __slots__ = ("speed", "reserved", "overhead", "accepted")
 
     def __init__(self, name: str, seq: int) -> None:
-        self.name = name
-        self.seq = seq  # join order: who is served first
-        self.slots = 0
+        super().__init__(name, seq)
         self.speed: SpeedEstimate
-        self.state = ACTIVE
-        self.responsive = True
-        self.leases: dict[int, _Lease] = {}
         self.reserved = 0  # slots waiting for a steal reply
-        self.last_seen = 0.0
         self.overhead = 0.0  # seconds a lease's first audio comes later than its speed says
-        self.busy_since = 0.0
         self.accepted: list[int] = []  # segments accepted from it, when verification is on
-        self.stats = NodeStats(node=name)
 
     @property
     def free(self) -> int:
@@ -144,6 +135,7 @@ class Scheduler(Policy):
 
     __slots__ = ("_prefix", "_owner", "_backup", "_queue", "_steals", "_next_steal",
                  "_verify_bound", "_verify_queue", "_verifying")
+    node_type = _Node
 
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
                  done: Iterable[int] = ()) -> None:
@@ -198,16 +190,12 @@ class Scheduler(Policy):
 
     # ------------------------------------------------------------------ events
 
-    def _new_node(self, name: str, seq: int) -> "_Node":
-        return _Node(name, seq)
-
     def _node_speed(self, node: "_Node") -> float:
         return node.speed.value
 
     def _node_joined(self, node: "_Node", ev: NodeJoined, now: float) -> None:
         cfg = self.config
         node.speed = SpeedEstimate(ev.speed, cfg.speed_prior_seconds, cfg.speed_alpha, cfg.min_speed)
-        node.last_seen = now
 
     def _holds(self, lease: _Lease, i: int) -> bool:
         if not lease.start <= i < lease.stop:
@@ -250,35 +238,23 @@ class Scheduler(Policy):
         if lease.id in self._leases:
             self._maybe_finish(lease, now, out)
 
-    def _on_failure(self, ev: AudioInvalid | SegmentFailed, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is None or node.state != ACTIVE:
+    def _segment_failed(self, node: _Node, lease: _Lease, i: int, now: float,
+                        out: list) -> None:
+        if lease.verify is not None:
+            if i == lease.start:
+                self._end_lease(lease, "failed", now)  # the check goes back to the queue
             return
-        self._renew(node, now)
-        i = ev.index
-        lease = self._leases.get(ev.lease)
-        if lease is not None and lease.node == ev.node and 0 <= i < self._n:
-            if lease.verify is not None:
-                if i == lease.start:
-                    self._end_lease(lease, "failed", now)  # the check goes back to the queue
-            else:
-                if lease.pos <= i < lease.stop:
-                    lease.pos = i + 1  # the node moves on past the failed segment
-                    lease.mark = now
-                    lease.heard = True
-                if not self._accepted[i] and self._owner[i] == lease.id:
-                    lease.left -= 1
-                    if self._release(i) == "queued":
-                        self._totals.retries += 1
-                self._maybe_finish(lease, now, out)
-        self._fail(node, self._failure_detail(ev), now, out)
+        if lease.pos <= i < lease.stop:
+            lease.pos = i + 1  # the node moves on past the failed segment
+            lease.mark = now
+            lease.heard = True
+        if not self._accepted[i] and self._owner[i] == lease.id:
+            lease.left -= 1
+            if self._release(i) == "queued":
+                self._totals.retries += 1
+        self._maybe_finish(lease, now, out)
 
-    def _on_steal_reply(self, ev: StealReply, now: float, out: list) -> None:
-        node = self._nodes.get(ev.node)
-        if node is None or node.state == REMOVED:
-            return  # (a removed victim's steals were cancelled with its leases)
-        if node.state == ACTIVE:
-            self._renew(node, now)
+    def _steal_replied(self, ev: StealReply, now: float, out: list) -> None:
         steal = self._steals.get(ev.steal_id)
         if steal is None or steal.victim != ev.node:
             self._totals.stale_replies += 1
@@ -320,29 +296,6 @@ class Scheduler(Policy):
 
     # ------------------------------------------------------------------ leases
 
-    def _renew(self, node: _Node, now: float) -> None:
-        node.last_seen = now
-        expires = now + self.config.lease_seconds
-        for lease in node.leases.values():
-            lease.expires_at = expires
-        if not node.responsive:
-            node.responsive = True
-            self._hungry.add(node.name)
-
-    def _expire(self, now: float, out: list) -> None:
-        expired = [lease for lease in self._leases.values() if lease.expires_at <= now]
-        for lease in expired:
-            if lease.id not in self._leases:
-                continue
-            node = self._nodes[lease.node]
-            node.responsive = False
-            node.stats.expiries += 1
-            out.append(Revoke(lease.node, lease.id, "expired"))
-            self._totals.revokes += 1
-            self._end_lease(lease, "expired", now)
-        self._next_expiry = min((lease.expires_at for lease in self._leases.values()),
-                                default=INF)
-
     def _new_lease(self, node: _Node, start: int, stop: int, kind: str, now: float,
                    out: list, backing: _Lease | None = None,
                    owned: list[int] | None = None) -> _Lease:
@@ -376,7 +329,7 @@ class Scheduler(Policy):
                 rec = self._recovering.pop(i, None)
                 if rec is not None:
                     self._recovered(rec, now)
-        self._open(lease, node, out)
+        self._open(lease, node, tuple(range(start, stop)), now, out)
         return lease
 
     def _new_verify_lease(self, node: _Node, check: Verification, now: float,
@@ -388,18 +341,7 @@ class Scheduler(Policy):
         lease.left = 1
         lease.verify = check
         check.lease = lease.id
-        self._open(lease, node, out)
-
-    def _open(self, lease: _Lease, node: _Node, out: list) -> None:
-        if not node.leases:
-            node.busy_since = lease.mark
-        node.leases[lease.id] = lease
-        self._leases[lease.id] = lease
-        if lease.expires_at < self._next_expiry:
-            self._next_expiry = lease.expires_at
-        node.stats.leases += 1
-        out.append(Assign(node.name, lease.id, tuple(range(lease.start, lease.stop)),
-                          lease.expires_at, lease.kind))
+        self._open(lease, node, (i,), now, out)
 
     def _maybe_finish(self, lease: _Lease, now: float, out: list) -> None:
         if lease.left == 0:
@@ -416,13 +358,7 @@ class Scheduler(Policy):
         """Forget `lease`; its unfinished segments go to its backup copy, else the queue.
         Returns the queued indices. A verify lease's verification goes on to comparing
         (cause "done"), is dropped ("cancelled"), or goes back to the verify queue."""
-        del self._leases[lease.id]
-        node = self._nodes[lease.node]
-        del node.leases[lease.id]
-        self._remember(lease.id, lease.node, lease.start, lease.end, lease.kind)
-        if not node.leases:
-            node.stats.busy_seconds += now - node.busy_since
-        self._hungry.add(node.name)
+        node = self._close(lease, now)
         check = lease.verify
         if check is not None:
             check.lease = 0
@@ -500,13 +436,7 @@ class Scheduler(Policy):
         self._queue.add(start, prev + 1)
 
     def _accept(self, i: int, node: _Node, now: float, out: list) -> None:
-        c = self._chars[i]
-        self._accepted[i] = 1
-        self._done_count += 1
-        self._done_chars += c
-        node.stats.segments += 1
-        node.stats.chars += c
-        out.append(Accept(i, node.name))
+        self._record_accept(i, node, out)
         if self._verify_bound and not node.stats.trusted:
             node.accepted.append(i)
             # A node's first segment is always checked: a node that gets everything wrong is
@@ -539,16 +469,11 @@ class Scheduler(Policy):
                 self._maybe_finish(lease, now, out)
 
     def _drop_node(self, node: _Node, state: str, now: float, out: list) -> None:
-        node.state = state
-        node.stats.state = state
-        self._hungry.discard(node.name)
         for steal in self._steals.values():
             if steal.thief == node.name and steal.reserved:
                 steal.reserved = False
         node.reserved = 0
-        for lease in list(node.leases.values()):
-            self._end_lease(lease, state, now)
-        self._hungry.discard(node.name)
+        super()._drop_node(node, state, now, out)
         if self._verifying:  # what it was comparing is lost with it
             for check in list(self._verifying.values()):
                 if check.verifier == node.name:
@@ -669,12 +594,6 @@ class Scheduler(Policy):
             self._recovering[i] = rec
         if rec.pending == 0:
             rec.recovered_at, rec.seconds = now, 0.0
-
-    def _recovered(self, rec: Recovery, now: float) -> None:
-        rec.pending -= 1
-        if rec.pending == 0:
-            rec.recovered_at = now
-            rec.seconds = now - rec.detected_at
 
     # ------------------------------------------------------------------ giving out work
 
