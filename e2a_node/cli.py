@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from e2a_node.errors import E2AError
+from e2a_node.wire import DEFAULT_PORT
 
 FORMATS = ["m4b", "m4a", "mp3", "opus", "flac", "wav"]
 WORDS_PER_MINUTE = 155  # typical audiobook narration pace, for estimates only
@@ -298,8 +299,8 @@ def node_main(verbose: bool) -> None:
 
 @node_main.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-@click.option("--port", default=50051, show_default=True, type=click.IntRange(0, 65535), help="gRPC port (0 = any free port).")
-@click.option("--name", help="Name shown to leaders and in `e2a cluster ls`. Default: the host name (plus the port if not 50051).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="gRPC port (0 = any free port).")
+@click.option("--name", help=f"Name shown to leaders and in `e2a cluster ls`. Default: the host name (plus the port if not {DEFAULT_PORT}).")
 @click.option("--engine", "engines", multiple=True, help="Only offer these engines (default: every installed one).")
 @click.option("--device", default="cpu", show_default=True, help="Where coqui models run: cpu, cuda or cuda:N.")
 @click.option("--slots", type=click.IntRange(min=1), help="Sentences this node speaks at once, one loaded voice each. Default: one per core (up to 4) on cpu, 1 on a GPU.")

@@ -256,12 +256,12 @@ def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
     Several one-thread voices use a CPU better than one voice with many threads (measured 1.89x
     against 1.47x on 2 cores), and one-thread voices are what --deterministic needs anyway.
     """
-    from e2a_node.node import default_slots
+    from e2a_node.node import default_slots, default_threads
 
     cores = os.cpu_count() or 1
     if slots is None:
         slots = max(1, cores // settings.threads) if settings.threads else default_slots(settings.device, settings.engine)
-    threads = settings.threads or max(1, cores // slots)
+    threads = settings.threads or default_threads(slots)
     ui.info(f"Loading the {settings.engine} voice ({slots} slot{'s' if slots > 1 else ''})…")
     return [load_engine(replace(settings, threads=threads)) for _ in range(slots)]
 

@@ -22,8 +22,7 @@ from e2a_node.audio import ChapterAudio, SegmentStore
 from e2a_node.book.model import Book, Chapter
 from e2a_node.errors import E2AError
 from e2a_node.layout import Pause, Segment
-# segment_seed: kept for cluster/driver.py and scripts/bench_voice.py until they import it from e2a_node.synth.base
-from e2a_node.synth.base import VoiceTraits, segment_seed  # noqa: F401
+from e2a_node.synth.base import VoiceTraits
 from e2a_node.text import is_speakable, normalize, segment_paragraphs, speak_title
 from e2a_node.worker import MAX_SEGMENT_CHARS
 

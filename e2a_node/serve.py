@@ -17,6 +17,7 @@ from pathlib import Path
 
 from e2a_node.errors import E2AError
 from e2a_node.node import NodeService, default_threads
+from e2a_node.wire import DEFAULT_PORT, PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ServeOptions:
     host: str = "0.0.0.0"
-    port: int = 50051
+    port: int = DEFAULT_PORT
     name: str | None = None
     engines: list[str] = field(default_factory=list)
     device: str = "cpu"
@@ -49,7 +50,6 @@ async def _serve(opt: ServeOptions) -> None:
     from platformdirs import user_state_dir
 
     from e2a_node.clusterkey import MDNS_PROPERTY, is_loopback, load_key
-    from e2a_node.rpc import PROTOCOL_VERSION
     from e2a_node.rpc.listener import listen
 
     key = load_key(opt.key_file)
@@ -61,7 +61,7 @@ async def _serve(opt: ServeOptions) -> None:
         log.warning("--insecure: no cluster key; any host that reaches port %d can use this node and read the "
                     "books it is sent", opt.port)
     state_dir = opt.state_dir or Path(user_state_dir("e2a"))
-    name = opt.name or (socket.gethostname() if opt.port in (50051, 0) else f"{socket.gethostname()}-{opt.port}")
+    name = opt.name or (socket.gethostname() if opt.port in (DEFAULT_PORT, 0) else f"{socket.gethostname()}-{opt.port}")
     service = NodeService(name=name, device=opt.device, slots=opt.slots,
                           threads=opt.threads or default_threads(opt.slots), state_dir=state_dir,
                           model_dirs=opt.allow_model_dirs)
@@ -83,7 +83,7 @@ async def _serve(opt: ServeOptions) -> None:
         if key is not None:
             txt[MDNS_PROPERTY] = key.fingerprint
         announcer = MdnsAnnouncer(name, port, txt, interface=opt.mdns_interface)
-        announcer.start()
+        await announcer.async_start()  # zeroconf probing takes ~2 s: off the loop
     # One line a supervisor (or a test) can wait for.
     access = f"cluster {key.fingerprint}, mutual TLS" if key else "no cluster key, plain text"
     print(f"e2a-node {name} listening on {opt.host}:{port} (slots {opt.slots}, engines "
@@ -96,6 +96,6 @@ async def _serve(opt: ServeOptions) -> None:
         await stop.wait()
     finally:
         if announcer is not None:
-            announcer.stop()
+            await announcer.async_stop()
         await listener.stop(grace=2.0)
         print(f"e2a-node {name} stopped", flush=True)

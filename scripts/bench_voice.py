@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from e2a_node.book import load_book
-from e2a_node.job import plan_job, segment_seed
+from e2a_node.job import plan_job
 from e2a_node.synth import load_engine
-from e2a_node.synth.base import VoiceSettings
+from e2a_node.synth.base import VoiceSettings, VoiceTraits, segment_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def measure(book_path: Path, threads: int, work: Path) -> dict:
     engine = load_engine(VoiceSettings(threads=threads))
     load_s = time.perf_counter() - t0
     book = load_book(book_path)
-    plan = plan_job(book, list(range(1, len(book.chapters) + 1)), book.language, engine, work)
+    plan = plan_job(book, list(range(1, len(book.chapters) + 1)), book.language, VoiceTraits.of(engine), work)
     audio_s = 0.0
     t0 = time.perf_counter()
     for seg in plan.segments:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.cluster_helpers import NodeProcess, free_port, saved_sentences, wait_until
-from tests.conftest import CORPUS, E2A, run_e2a
+from tests.conftest import CORPUS, E2A, ROOT, run_e2a
 
 BOOK = CORPUS / "childrens-literature.epub"
 CHAPTERS = "1,4"  # the bibliography and a 600-word fable: ~900 words, long enough to interrupt
@@ -79,9 +80,10 @@ def wait_mid_run(node: NodeProcess, work: Path, more: int = 8) -> None:
     wait_until(lambda: saved_sentences(work) >= start + more, 120, f"{more} more sentences")
 
 
-def test_a_killed_peer_loses_nothing(single, nodes, tmp_path):
+def test_a_killed_peer_loses_nothing_and_its_trace_replays(single, nodes, tmp_path):
     peers = [nodes("peer1").wait_ready(), nodes("victim").wait_ready()]
-    proc = leader(tmp_path, [p.target for p in peers])
+    trace = tmp_path / "trace.jsonl"
+    proc = leader(tmp_path, [p.target for p in peers], "--trace", str(trace))
     wait_mid_run(peers[1], tmp_path / "work")
     peers[1].kill()
     err = finish(proc)
@@ -89,6 +91,12 @@ def test_a_killed_peer_loses_nothing(single, nodes, tmp_path):
     victim = report_of(tmp_path)["by_name"]["victim"]
     assert victim["state"] == "left", victim
     assert "victim left the job" in err
+    # The scheduler's whole part in that run, replayed on a fresh scheduler: the same decisions.
+    replay = subprocess.run([sys.executable, str(ROOT / "scripts" / "replay_trace.py"), str(trace)],
+                            capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    events = trace.read_text().count("\n")
+    assert events > 50 and '"NodeLeft"' in trace.read_text()
 
 
 @pytest.mark.slow  # the default suite's chaos trials freeze a peer past its lease and join one late

@@ -29,13 +29,13 @@ from e2a_node.cluster.members import LOCAL, Audio, LocalMember, Member
 from e2a_node.cluster.report import AudioTally, Timeline, job_report, status_line, write_report
 from e2a_node.clusterkey import ClusterAccess
 from e2a_node.errors import E2AError
-from e2a_node.job import JobPlan, segment_seed
+from e2a_node.job import JobPlan
 from e2a_node.peer_checks import audio_problem
 from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Compare, Compared, Discard, Drop,
                                 GiveUp, JobDone, NodeJoined, NodeLeft, RemoveNode, RequestSteal, Revoke, Scheduler,
                                 SchedulerConfig, Tick)
 from e2a_node.scheduler.policy import Policy
-from e2a_node.synth.base import Engine, VoiceTraits
+from e2a_node.synth.base import Engine, VoiceTraits, segment_seed
 from e2a_node.worker import WorkItem
 
 if TYPE_CHECKING:
