@@ -96,7 +96,6 @@ class LeaseRunner:
         self._runs: dict[int, _Run] = {}
         self._pending: asyncio.Queue[_Run] = asyncio.Queue()
         self._slots = [asyncio.create_task(self._slot(engine)) for engine in self.engines]
-        self.busy_seconds = 0.0
 
     @property
     def slots(self) -> int:
@@ -159,7 +158,6 @@ class LeaseRunner:
             if run.done.is_set():
                 continue
             run.started = True
-            t_run = time.monotonic()
             try:
                 for item in run.items:
                     if run.revoked or item.index >= run.stop:
@@ -184,7 +182,6 @@ class LeaseRunner:
                         run.current = None
                     self.outbox.audio(run.lease, item.index, pcm, time.monotonic() - t0)
             finally:
-                self.busy_seconds += time.monotonic() - t_run
                 self._finish(run)
 
 

@@ -20,7 +20,7 @@ from e2a_node.audio.probe import ProbeResult, decoded_seconds, loudness, probe
 
 _LAZY = {
     **dict.fromkeys(("LEAD_IN_SECONDS", "MAX_GAIN_DB", "PAUSE_SECONDS", "TARGET_LUFS", "TRUE_PEAK_DBTP",
-                     "chapter_pcm", "chapter_samples", "integrated_loudness", "normalize_in_place",
+                     "chapter_pcm", "integrated_loudness", "normalize_in_place",
                      "pause_samples", "true_peak"), "assemble"),
     **dict.fromkeys(("ChapterAudio", "Tags", "write_audiobook"), "export"),
     "SegmentStore": "store",

@@ -72,14 +72,6 @@ def chapter_layout(segments: Sequence[Segment], store: SegmentStore) -> list[tup
     return out
 
 
-def chapter_samples(segments: Sequence[Segment], store: SegmentStore) -> int:
-    """Length of the laid-out chapter in samples (lead-in + audio + pauses)."""
-    sr = store.sample_rate
-    return lead_in_samples(sr) + sum(
-        store.frames(s.index) + pause_samples(s.pause_after, sr) for s in segments
-    )
-
-
 def chapter_pcm(
     segments: Sequence[Segment], store: SegmentStore, *, normalize: bool = True
 ) -> np.ndarray:
@@ -91,7 +83,7 @@ def chapter_pcm(
     placements = chapter_layout(segments, store)
     total = lead_in_samples(sr)
     if segments:
-        last_index, last_start, last_n = placements[-1]
+        _, last_start, last_n = placements[-1]
         total = last_start + last_n + pause_samples(segments[-1].pause_after, sr)
     pcm = np.zeros(total, dtype="<i2")
     raw = memoryview(pcm).cast("B")

@@ -27,7 +27,6 @@ class ProbeResult:
     duration: float  # seconds, from the container (10 ms resolution)
     sample_rate: int  # of the first audio stream
     codec: str  # of the first audio stream, ffmpeg's name: aac, mp3, opus, flac, pcm_s16le
-    channels: str = ""  # "mono", "stereo", ...
     chapters: list[tuple[float, float, str]] = field(
         default_factory=list
     )  # (start_s, end_s, title)
@@ -122,7 +121,6 @@ def _parse_stderr(err: str) -> dict:
         "duration": 0.0,
         "sample_rate": 0,
         "codec": "",
-        "channels": "",
         "has_cover": False,
         "stream_tags": {},
     }
@@ -149,8 +147,6 @@ def _parse_stderr(err: str) -> dict:
                 info["codec"] = desc.split(",")[0].split()[0]
                 rm = re.search(r"(\d+) Hz", desc)
                 info["sample_rate"] = int(rm.group(1)) if rm else 0
-                parts = [p.strip() for p in desc.split(",")]
-                info["channels"] = parts[2] if len(parts) > 2 else ""
                 # the stream's "Metadata:" block (Ogg keeps the book's tags there)
                 indent = len(lines[i]) - len(lines[i].lstrip())
                 j = i + 1
@@ -205,7 +201,6 @@ def probe(path: Path | str) -> ProbeResult:
         duration=info["duration"],
         sample_rate=info["sample_rate"],
         codec=info["codec"],
-        channels=info["channels"],
         chapters=chapters,
         tags=tags,
         has_cover=info["has_cover"],

@@ -96,12 +96,6 @@ class Extracted:
     title: str | None = None  # <title>
     lang: str | None = None  # <html lang> / xml:lang
 
-    def first_heading(self) -> str | None:
-        for block in self.blocks:
-            if block.heading and not block.boiler:
-                return block.text
-        return None
-
 
 # ---------------------------------------------------------------------------- parsing
 

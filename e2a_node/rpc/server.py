@@ -166,10 +166,6 @@ class StreamOutbox:
         """How long the oldest queued message has waited for the writer (0 when none waits)."""
         return 0.0 if self._waiting_since is None else now - self._waiting_since
 
-    @property
-    def queued_messages(self) -> int:
-        return len(self._queue)
-
     def _has_room(self) -> bool:
         return self.queued_bytes < self.max_bytes and len(self._queue) < self.max_messages
 

@@ -84,8 +84,8 @@ def _looks_like_path(voice: str) -> bool:
     return voice.endswith(".onnx") or os.sep in voice or "/" in voice or voice.startswith((".", "~"))
 
 
-def voice_files(voice: str | None) -> tuple[Path, Path, str]:
-    """Resolve ``--voice`` to ``(model.onnx, config.json, voice name)``; EngineError if it can't."""
+def voice_files(voice: str | None) -> tuple[Path, Path]:
+    """Resolve ``--voice`` to ``(model.onnx, config.json)``; EngineError if it can't."""
     if voice is None or voice == BUNDLED_VOICE:
         bundled = _bundled_files()
         if bundled is None:
@@ -95,7 +95,7 @@ def voice_files(voice: str | None) -> tuple[Path, Path, str]:
                     "(or pass --voice PATH.onnx)"
                 )
         else:
-            return bundled[0], bundled[1], BUNDLED_VOICE
+            return bundled[0], bundled[1]
     assert voice is not None
     if _looks_like_path(voice) or Path(voice).expanduser().is_file():
         model = Path(voice).expanduser()
@@ -104,14 +104,14 @@ def voice_files(voice: str | None) -> tuple[Path, Path, str]:
         config = _config_for(model)
         if config is None:
             raise EngineError(f"Piper voice {voice} has no config: expected {model}.json beside it")
-        return model, config, model.name.removesuffix(".onnx")
+        return model, config
     folder = voices_dir()
     model = folder / f"{voice}.onnx"
     if model.is_file():
         config = _config_for(model)
         if config is None:
             raise EngineError(f"Piper voice {voice} has no config: expected {model}.json beside it")
-        return model, config, voice
+        return model, config
     installed = sorted(v.name for v in voices())
     raise EngineError(
         f"unknown Piper voice {voice!r}: not an .onnx file and not in {folder} "
@@ -162,7 +162,7 @@ def config_language(config: dict[str, Any]) -> str:
 
 def voice_languages(settings: VoiceSettings) -> list[str]:
     """The language the chosen voice speaks (one BCP 47 tag), without loading the model."""
-    _model, config, _name = voice_files(settings.voice)
+    _model, config = voice_files(settings.voice)
     return [config_language(_read_config(config))]
 
 
@@ -204,8 +204,6 @@ class PiperEngine:
 
     voice: Any  # piper.PiperVoice
     syn_config: Any  # piper.SynthesisConfig
-    voice_name: str
-    model_path: Path
     sample_rate: int
     language: str
     deterministic: bool
@@ -226,7 +224,7 @@ class PiperEngine:
 
 def load(settings: VoiceSettings) -> PiperEngine:
     """Load the voice `settings.voice` names; see the module docstring for what it may be."""
-    model_path, config_path, voice_name = voice_files(settings.voice)
+    model_path, config_path = voice_files(settings.voice)
     config_dict = _read_config(config_path)
 
     try:
@@ -288,8 +286,6 @@ def load(settings: VoiceSettings) -> PiperEngine:
     return PiperEngine(
         voice=voice,
         syn_config=syn_config,
-        voice_name=voice_name,
-        model_path=model_path,
         sample_rate=piper_config.sample_rate,
         language=language,
         deterministic=settings.deterministic,
