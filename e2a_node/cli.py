@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 
 from e2a_node.errors import E2AError
+from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES
 from e2a_node.wire import DEFAULT_PORT
 
-FORMATS = ["m4b", "m4a", "mp3", "opus", "flac", "wav"]
 WORDS_PER_MINUTE = 155  # typical audiobook narration pace, for estimates only
 
 
@@ -70,7 +70,7 @@ def insecure_option(f):
 @main.command()
 @click.argument("book", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (or folder with --split-chapters). Default: next to the book.")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format. Default: from --output's extension, else m4b.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_NAMES), help=f"Output format. Default: from --output's extension, else {DEFAULT_FORMAT}.")
 @click.option("--chapters", "chapter_spec", metavar="LIST", help="Only these chapters, as `e2a chapters` numbers them, e.g. 1-3,7.")
 @click.option("--all", "include_all", is_flag=True, help="Keep front/back matter (imprint, colophon, index, non-linear items).")
 @click.option("--engine", default="piper", show_default=True, help="TTS engine: piper or coqui (see `e2a voices`).")

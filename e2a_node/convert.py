@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from e2a_node.audio import Tags, probe, write_audiobook
+from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES
 from e2a_node.book import load_book
 from e2a_node.errors import E2AError
 from e2a_node.job import open_job_folder, parse_chapter_selection, plan_job
@@ -31,7 +32,6 @@ PEER_WAIT_SECONDS = 10.0
 # one that lies about 1 in 10 within ~500, for 2% extra synthesis.
 VERIFY_FRACTION = 0.02
 OTHERS_LOAD_SECONDS = 30.0  # --no-local: after one node is ready, how long the others may take to load
-FORMATS = ("m4b", "m4a", "mp3", "opus", "flac", "wav")
 
 
 @dataclass
@@ -94,7 +94,7 @@ def resolve_output(book: Path, output: Path | None, fmt: str | None, split: bool
     """Where the audiobook goes and in which format (explicit --format, else the extension)."""
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output and not split else ""
-        fmt = suffix if suffix in FORMATS else "m4b"
+        fmt = suffix if suffix in FORMAT_NAMES else DEFAULT_FORMAT
     if output is None:
         output = book.parent / book.stem if split else book.with_suffix(f".{fmt}")
     elif not split and output.is_dir():
