@@ -1,11 +1,22 @@
-"""Picking instructions out of a scheduler's answer, and a model cluster that plays the
-scheduler's instructions back honestly, for the scheduler tests."""
+"""Picking instructions out of a scheduler's answer, a model cluster that plays the
+scheduler's instructions back honestly, and `checked`: every policy a scheduler test builds
+checks its invariants after every event (a test module turns it on by importing it)."""
 
 from __future__ import annotations
+
+import pytest
 
 from e2a_node.scheduler import (Accept, Assign, AudioReceived, Compare, Compared, Discard,
                                 Heartbeat, JobDone, NodeJoined, RemoveNode, RequestSteal, Revoke,
                                 StealReply, Tick)
+from e2a_node.scheduler.policy import Policy
+
+
+@pytest.fixture(autouse=True)
+def checked(monkeypatch):
+    """Policies built without `check=` run check_invariants() after every event, and a broken
+    invariant fails the test with the story of the segments involved."""
+    monkeypatch.setattr(Policy, "checks_by_default", True)
 
 
 def of(instructions, kind):

@@ -9,6 +9,7 @@ from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Dro
                                 JobDone, NodeJoined, NodeLeft, NodeRefused, RemoveNode, Revoke,
                                 RevokeAck, Scheduler, SchedulerConfig, SegmentFailed, Tick)
 from tests.scheduler_helpers import of, only_assign
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 
 def test_first_assignments_are_sized_by_speed():

@@ -14,6 +14,7 @@ from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Dro
 from e2a_node.scheduler.chapter_policy import ChapterScheduler
 from e2a_node.scheduler.simulate import SimNode, simulate
 from tests.scheduler_helpers import of, only_assign
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 # chapters 1, 2, 3 of 3, 2 and 4 segments of 100 chars
 CHARS = [100] * 9
@@ -204,7 +205,7 @@ def test_in_the_simulator_it_is_slower_than_stealing_on_mixed_nodes():
     chars, numbers = book(20, 60)
     nodes = [SimNode(f"n{i}", 50.0 * s) for i, s in enumerate([4, 4, 1, 1, 0.25, 0.25])]
     stealing = simulate(chars, nodes)
-    chapters = simulate(chars, nodes, scheduler=chapter_policy(numbers), check_every=97)
+    chapters = simulate(chars, nodes, scheduler=chapter_policy(numbers))
     exactly_once(stealing)
     exactly_once(chapters)
     assert chapters.stats.steal_requests == 0 and chapters.redundant_chars == 0
@@ -219,7 +220,7 @@ def test_in_the_simulator_failures_cost_whole_chapters():
              SimNode("k", 100.0, kill_at=200.0),
              SimNode("f", 100.0, freeze_at=100.0, thaw_at=150.0)]
     stealing = simulate(chars, nodes)
-    chapters = simulate(chars, nodes, scheduler=chapter_policy(numbers), check_every=13)
+    chapters = simulate(chars, nodes, scheduler=chapter_policy(numbers))
     exactly_once(stealing)
     exactly_once(chapters)
     kinds = sorted(r.kind for r in chapters.stats.recoveries)

@@ -15,6 +15,7 @@ from e2a_node.scheduler.chapter_policy import ChapterScheduler
 from e2a_node.scheduler.simulate import SimNode, simulate
 from e2a_node.scheduler.verification import picked, threshold
 from tests.scheduler_helpers import Cluster, of, only_assign
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 
 
@@ -549,7 +550,7 @@ def test_in_the_simulator_a_liar_is_caught_and_the_book_is_all_honest():
     nodes = [SimNode("local", 100.0, trusted=True), SimNode("a", 100.0),
              SimNode("liar", 100.0, lie_at=0.0), SimNode("b", 100.0)]
     cfg = SchedulerConfig(verify_fraction=0.02, verify_seed=1)
-    result = simulate(chars, nodes, cfg, check_every=11)
+    result = simulate(chars, nodes, cfg)
     assert result.done and result.job_done_count == 1
     assert result.lies_kept == 0 and "liar" not in result.accepted_by.values()
     assert len(result.accepted_by) == 2000
@@ -565,7 +566,7 @@ def test_in_the_simulator_a_liar_is_caught_and_the_book_is_all_honest():
 def test_in_the_simulator_honest_peers_pay_about_the_fraction():
     chars = [100 + (i * 37) % 150 for i in range(2000)]
     nodes = [SimNode(f"n{k}", 100.0) for k in range(4)]
-    result = simulate(chars, nodes, SchedulerConfig(verify_fraction=0.02), check_every=13)
+    result = simulate(chars, nodes, SchedulerConfig(verify_fraction=0.02))
     plain = simulate(chars, nodes)
     assert result.done and result.discarded == 0 and result.stats.verification_mismatches == 0
     assert 0.01 < result.verify_chars / result.total_chars < 0.03

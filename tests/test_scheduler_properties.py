@@ -1,7 +1,8 @@
 """Property tests: hypothesis drives the scheduler (and the chapter policy) with hostile and
 out-of-order events, and checks after every step what must hold whatever peers send:
 
-  - the scheduler's own bookkeeping (`check_invariants`);
+  - the scheduler's own bookkeeping (`check_invariants`: every policy here is built checked,
+    tests/scheduler_helpers.checked);
   - every Accept answers audio from a node whose live lease held that segment at that moment
     (checked against the scheduler's state before the event, and against the Assigns and
     Revokes it had sent: a model of what is outstanding);
@@ -29,6 +30,7 @@ from e2a_node.scheduler import (Accept, Assign, AudioInvalid, AudioReceived, Com
                                 SchedulerConfig, SegmentFailed, StealReply, Tick)
 from e2a_node.scheduler.chapter_policy import ChapterScheduler
 from tests.scheduler_helpers import Cluster
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 N = 24
 CHARS = [40 + (i * 37) % 200 for i in range(N)]
@@ -137,7 +139,6 @@ class Checked:
         for name in m.active:
             held = len(inner._nodes[name].leases)
             assert held <= m.slots[name], f"{name} holds {held} leases on {m.slots[name]} slots"
-        inner.check_invariants()
         return out
 
 

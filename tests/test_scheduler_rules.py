@@ -7,6 +7,7 @@ from e2a_node.scheduler import (AudioInvalid, GiveUp, NodeJoined, NodeLeft, Sche
                                 SegmentFailed, Tick)
 from e2a_node.scheduler.peers import MAX_TARGETS, PeerState, PeerTable
 from tests.scheduler_helpers import only_assign
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 
 def gave_up(out) -> list[GiveUp]:

@@ -10,6 +10,7 @@ import pytest
 
 from e2a_node.scheduler import Assign, RequestSteal, Scheduler, SchedulerConfig, StealReply
 from e2a_node.scheduler.simulate import SimNode, simulate
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 
 def segments(n: int, seed: int = 1) -> list[int]:
@@ -95,7 +96,7 @@ def test_freeze_at_half_progress_is_recovered_by_lease_expiry():
 def test_freeze_then_thaw_delivers_late_audio_once():
     nodes = [SimNode("a", 100.0, freeze_at=100.0, thaw_at=130.0),
              SimNode("b", 100.0), SimNode("c", 100.0)]
-    result = simulate(segments(800), nodes, delay=0.05, check_every=7)
+    result = simulate(segments(800), nodes, delay=0.05)
     exactly_once(result)
     stats = result.stats
     assert stats.reassignments > 0
@@ -105,7 +106,7 @@ def test_freeze_then_thaw_delivers_late_audio_once():
 def test_join_when_the_queue_is_empty_steals_work():
     config = SchedulerConfig(tail_factor=1e-9, target_run_seconds=1000.0)  # a takes it all
     nodes = [SimNode("a", 100.0), SimNode("b", 100.0), SimNode("late", 100.0, join_at=50.0)]
-    result = simulate(segments(400), nodes, config, delay=0.2, check_every=1)
+    result = simulate(segments(400), nodes, config, delay=0.2)
     exactly_once(result)
     late = result.stats.nodes[2]
     assert late.steals_won >= 1 and late.segments > 0
@@ -115,7 +116,7 @@ def test_victim_past_the_split_in_simulation():
     # long message delays: by the time a request arrives the victim has moved on
     config = SchedulerConfig(tail_factor=1e-9, target_run_seconds=60.0)
     nodes = [SimNode("a", 200.0), SimNode("b", 50.0), SimNode("c", 400.0, join_at=30.0)]
-    result = simulate([40] * 600, nodes, config, delay=1.0, check_every=1, record=True)
+    result = simulate([40] * 600, nodes, config, delay=1.0, record=True)
     exactly_once(result)
     requests = {ins.steal_id: ins for _, _, out in result.log for ins in out
                 if isinstance(ins, RequestSteal)}
@@ -158,7 +159,7 @@ def scenario(seed: int):
 @pytest.mark.parametrize("seed", range(40))
 def test_randomized_every_segment_accepted_exactly_once(seed):
     segs, nodes, config, delay, done = scenario(seed)
-    result = simulate(segs, nodes, config, delay=delay, done=done, check_every=5, record=True,
+    result = simulate(segs, nodes, config, delay=delay, done=done, record=True,
                       max_time=1e6)
     assert result.done
     assert result.job_done_count == 1
@@ -194,7 +195,8 @@ def test_the_leader_is_not_the_bottleneck():
     nodes = [SimNode(f"n{i:02d}", rng.choice([50.0, 100.0, 150.0, 200.0]),
                      slots=rng.choice([1, 2])) for i in range(32)]
     start = time.perf_counter()
-    result = simulate(segs, nodes)
+    # (a throughput test: checked after every event it would time the checks)
+    result = simulate(segs, nodes, scheduler=lambda c, cfg, d: Scheduler(c, cfg, d, check=False))
     elapsed = time.perf_counter() - start
     exactly_once(result)
     # the simulator's own work is included; the scheduler alone is faster still

@@ -10,6 +10,7 @@ from e2a_node.scheduler import (Accept, Assign, AudioReceived, Drop, JobDone, No
                                 StealReply, Tick)
 from e2a_node.scheduler.stealing import balanced_split, steal_pays
 from tests.scheduler_helpers import of
+from tests.scheduler_helpers import checked  # noqa: F401  (autouse: every policy checks itself)
 
 # one lease holds everything: no run-size limit, no tail cap
 NOCAP = SchedulerConfig(target_run_seconds=1000.0, tail_factor=1e-9)

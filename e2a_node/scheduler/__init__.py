@@ -12,19 +12,21 @@ event loop, nodes, lease lifetimes, who may deliver a segment), state (the Sched
 workqueue (the queue of unassigned segments), sizing (run size, speed estimates), stealing
 (split point, steal and backup rules), verification (which segments peer verification
 re-makes), stats (report dataclasses), simulate (a discrete-event simulator), chapter_policy
-(the benchmark baseline), trace (recording and replaying what a scheduler was told and said).
+(the benchmark baseline), history (a checked policy's recent events and a segment's story),
+trace (recording and replaying what a scheduler was told and said).
 """
 
 from .config import SchedulerConfig
 from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
                      NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .history import checks_from_env
 from .instructions import (Accept, Assign, Compare, Discard, Drop, GiveUp, Instruction, JobDone,
                            RemoveNode, RequestSteal, Revoke)
 from .state import Scheduler
 from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
 
 __all__ = [
-    "Scheduler", "SchedulerConfig",
+    "Scheduler", "SchedulerConfig", "checks_from_env",
     "Event", "NodeJoined", "NodeLeft", "NodeRefused", "AudioReceived", "AudioInvalid",
     "SegmentFailed", "Heartbeat", "Tick", "StealReply", "RevokeAck", "Compared",
     "Instruction", "Assign", "Accept", "Compare", "Discard", "Drop", "RequestSteal", "Revoke",

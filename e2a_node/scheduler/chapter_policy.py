@@ -75,10 +75,11 @@ class ChapterScheduler(Policy):
                  "_ch_complete", "_complete_count", "_queue")
 
     def __init__(self, segments: Sequence[int], chapters: Sequence[int],
-                 config: SchedulerConfig | None = None, done: Iterable[int] = ()) -> None:
+                 config: SchedulerConfig | None = None, done: Iterable[int] = (), *,
+                 check: bool | None = None) -> None:
         if len(chapters) != len(segments):
             raise ValueError(f"{len(chapters)} chapter numbers for {len(segments)} segments")
-        super().__init__(segments, config, done)
+        super().__init__(segments, config, done, check=check)
         n = self._n
 
         # chapter k (its position in the book): the segments a task for it works, in order
@@ -115,6 +116,11 @@ class ChapterScheduler(Policy):
 
     def _may_dispatch(self) -> bool:
         return bool(self._hungry and self._queue)
+
+    def arguments(self) -> dict:
+        """Policy.arguments() and "chapters": each segment's chapter, as positions in the book
+        (0, 1, ...): the same chapters as the numbers it was given."""
+        return {**super().arguments(), "chapters": list(self._ch_of)}
 
     def leases(self) -> list[dict]:
         """The active leases, for debugging and the status page."""
@@ -227,24 +233,29 @@ class ChapterScheduler(Policy):
     # ------------------------------------------------------------------ self-check
 
     def check_invariants(self) -> None:
-        """Verify the bookkeeping from scratch (O(segments)); for tests and debugging."""
-        queued = list(self._queue)
-        assert len(queued) == len(set(queued)), f"chapter queued twice: {queued}"
+        """Verify the bookkeeping from scratch; for tests and debugging (a checked policy runs
+        it after every event)."""
+        super().check_invariants()
+        accepted = self._accepted
+        queued = set(self._queue)
+        assert len(queued) == len(self._queue), f"chapter queued twice: {list(self._queue)}"
         for k, indices in enumerate(self._ch_indices):
-            missing = sum(1 for i in indices if not self._accepted[i])
-            assert missing == self._ch_missing[k], (k, missing, self._ch_missing[k])
+            missing = len(indices) - sum(map(accepted.__getitem__, indices))
+            assert missing == self._ch_missing[k], \
+                f"chapter {k} (segments {indices[0]}..{indices[-1]}): {missing} without " \
+                f"audio, counted {self._ch_missing[k]}"
             lid = self._ch_lease[k]
-            states = [self._ch_complete[k], k in self._queue, lid != 0]
+            states = [self._ch_complete[k], k in queued, lid != 0]
             assert sum(states) == 1, f"chapter {k}: complete/queued/leased = {states}"
+            if self._ch_complete[k]:
+                assert missing == 0, f"chapter {k} complete with {missing} segments missing"
             if lid:
-                assert self._leases[lid].chapter == k
+                lease = self._leases.get(lid)
+                assert lease is not None and lease.chapter == k, f"chapter {k}: lease {lid}"
         assert self._complete_count == sum(self._ch_complete)
         for lid, lease in self._leases.items():
-            node = self._nodes[lease.node]
-            assert node.state == ACTIVE and node.leases.get(lid) is lease
-            assert lease.pos < len(lease.indices)
+            assert lease.pos < len(lease.indices), f"lease {lid} should have ended"
+            assert self._ch_lease[lease.chapter] == lid, f"lease {lid}: not its chapter's"
         for node in self._nodes.values():
-            assert len(node.leases) <= node.slots or node.state != ACTIVE
-            if node.state != ACTIVE:
-                assert not node.leases
-        assert self._done_count == sum(self._accepted)
+            assert len(node.leases) <= node.slots or node.state != ACTIVE, \
+                f"{node.name} holds {len(node.leases)} leases on {node.slots} slots"

@@ -38,11 +38,13 @@ is already active is ignored; a removed node's NodeJoined is ignored.
 from __future__ import annotations
 
 import math
+from itertools import compress
 from typing import Callable, Iterable, Sequence
 
 from .config import SchedulerConfig
 from .events import (AudioInvalid, AudioReceived, Compared, Event, Heartbeat, NodeJoined,
                      NodeLeft, NodeRefused, RevokeAck, SegmentFailed, StealReply, Tick)
+from .history import History
 from .instructions import Accept, Assign, Drop, GiveUp, Instruction, JobDone, RemoveNode, Revoke
 from .stats import Disagreement, JobStats, NodeStats, Progress, Recovery
 
@@ -83,16 +85,22 @@ class Policy:
     `kind` and `expires_at`."""
 
     node_type: type = Node
+    # Whether a policy built without `check=` checks itself after every event. The scheduler
+    # tests turn it on for every policy they build (tests/scheduler_helpers.py).
+    checks_by_default = False
 
     # Slots, here and in the subclasses: CPython's fast attribute access for plain instances
     # stops at 30 attributes (shared-key dicts), and the policies have about that many.
     __slots__ = ("config", "_chars", "_n", "_accepted", "_done_count", "_done_chars", "_resumed",
                  "_nodes", "_leases", "_ended", "_forgotten", "_hungry", "_refused",
                  "_next_lease", "_next_seq", "_now", "_next_expiry", "_job_done", "_totals",
-                 "_recoveries", "_recovering", "_handlers", "_idle_since", "_gave_up", "_last_loss")
+                 "_recoveries", "_recovering", "_handlers", "_idle_since", "_gave_up", "_last_loss",
+                 "_active", "_done_at_start", "_history")
 
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
-                 done: Iterable[int] = ()) -> None:
+                 done: Iterable[int] = (), *, check: bool | None = None) -> None:
+        """`check`: run `check_invariants()` after every event and keep the recent history
+        for `story()` (slower; for tests and debugging; None: `checks_by_default`)."""
         self.config = config if config is not None else SchedulerConfig()
         chars = [int(c) for c in segments]
         if any(c < 0 for c in chars):
@@ -109,8 +117,13 @@ class Policy:
             self._done_count += 1
             self._done_chars += chars[i]
         self._resumed = self._done_count
+        self._done_at_start = tuple(i for i in range(n) if self._accepted[i])
+        if check is None:
+            check = self.checks_by_default
+        self._history: History | None = History() if check else None
 
         self._nodes: dict = {}
+        self._active = 0  # nodes in state ACTIVE
         self._idle_since = INF  # since when no node has been active (inf: some node is)
         self._gave_up = False
         self._last_loss = ""  # why the last node to go went, "name: reason"
@@ -146,6 +159,8 @@ class Policy:
 
     def handle(self, event: Event, now: float) -> list[Instruction]:
         """Apply one event at time `now`; return the instructions to carry out, in order."""
+        if self._history is not None:
+            return self._handle_checked(event, now)
         if now < self._now:
             raise ValueError(f"time went backwards: {now} < {self._now}")
         self._now = now
@@ -160,7 +175,7 @@ class Policy:
         handler(event, now, out)
         if self._job_done:
             return out
-        if self._giving_up(now, out):
+        if not self._active and self._giving_up(now, out):
             return out
         if not self.done:
             if not self._may_dispatch():
@@ -176,10 +191,68 @@ class Policy:
     def done(self) -> bool:
         raise NotImplementedError
 
+    def arguments(self) -> dict:
+        """What this policy was built from, as JSON data: {"segments": chars of each,
+        "config": SchedulerConfig.to_dict(), "done": the indices stored at the start} (a
+        policy adds its own arguments). `type(self)(**arguments)`, with the config made
+        again by SchedulerConfig.from_dict, answers the same events the same way."""
+        return {"segments": list(self._chars), "config": self.config.to_dict(),
+                "done": list(self._done_at_start)}
+
+    def story(self, index: int) -> list[str]:
+        """The recent events (and answers) that concern segment `index`, oldest first, one
+        line each (history.py says which). Only a checked policy (`check=True`) keeps them:
+        [] otherwise."""
+        return self._history.story(index) if self._history is not None else []
+
+    def check_invariants(self) -> None:
+        """Verify the bookkeeping from scratch; for tests and debugging. Raises
+        AssertionError. The policies add their own checks to these shared ones."""
+        nodes = self._nodes
+        assert self._active == sum(1 for nd in nodes.values() if nd.state == ACTIVE), \
+            f"{self._active} nodes counted active"
+        for lid, lease in self._leases.items():
+            node = nodes.get(lease.node)
+            assert node is not None and node.state == ACTIVE and node.leases.get(lid) is lease, \
+                f"lease {lid} of {lease.node}: not a lease of an active node"
+            assert lease.start < lease.end and 0 <= lease.start and lease.end <= self._n, \
+                f"lease {lid}: range [{lease.start}, {lease.end})"
+        held = 0
+        for node in nodes.values():
+            held += len(node.leases)
+            if node.state != ACTIVE:
+                assert not node.leases, f"{node.name} is {node.state} but holds leases"
+        assert held == len(self._leases), f"{held} leases held by nodes, {len(self._leases)} live"
+        assert self._hungry <= nodes.keys(), f"hungry nodes never joined: {self._hungry}"
+        assert not (self._ended.keys() & self._leases.keys()), "a lease both live and ended"
+        assert self._done_count == self._n - self._accepted.count(0), \
+            f"done count {self._done_count}, {self._n - self._accepted.count(0)} accepted"
+        assert self._done_chars == sum(compress(self._chars, self._accepted)), \
+            f"done chars {self._done_chars}"
+        assert all(self._accepted[i] for i in self._done_at_start), \
+            "a segment stored at the start lost its audio"
+
+    def _handle_checked(self, event: Event, now: float) -> list[Instruction]:
+        """`handle`, then `check_invariants()`; a failed check (or an assertion inside the
+        policy) raises an AssertionError that tells the story of the segments involved."""
+        history, self._history = self._history, None  # (so handle() runs unchecked)
+        try:
+            out = self.handle(event, now)
+        except AssertionError as exc:
+            history.add(now, event, [])
+            raise AssertionError(history.explain(f"while handling it: {exc}")) from exc
+        finally:
+            self._history = history
+        history.add(now, event, out)
+        try:
+            self.check_invariants()
+        except AssertionError as exc:
+            raise AssertionError(history.explain(f"invariant broken: {exc}")) from exc
+        return out
+
     def _giving_up(self, now: float, out: list) -> bool:
-        if any(node.state == ACTIVE for node in self._nodes.values()):
-            self._idle_since = INF
-            return False
+        """No node is active: give up when that has lasted `give_up_seconds`, or at once when
+        no node may join and one was here."""
         if self._idle_since > now:
             self._idle_since = now
         if self._nodes and not self.config.more_nodes_may_join:
@@ -294,6 +367,8 @@ class Policy:
             self._next_seq += 1
             self._nodes[ev.node] = node
         node.state = ACTIVE
+        self._active += 1
+        self._idle_since = INF
         node.responsive = True
         node.slots = max(0, int(ev.slots))
         node.stats.claimed_speed = float(ev.speed)
@@ -436,6 +511,7 @@ class Policy:
 
     def _drop_node(self, node, state: str, now: float, out: list) -> None:
         """Active `node` left (LEFT) or was taken off the job (REMOVED): its leases end."""
+        self._active -= 1
         node.state = state
         node.stats.state = state
         self._hungry.discard(node.name)

@@ -66,6 +66,7 @@ so a node that returns something else can be caught by making a sample again els
 from __future__ import annotations
 
 from collections import deque
+from itertools import compress
 from typing import Iterable, Sequence
 
 from .config import SchedulerConfig
@@ -138,8 +139,8 @@ class Scheduler(Policy):
     node_type = _Node
 
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
-                 done: Iterable[int] = ()) -> None:
-        super().__init__(segments, config, done)
+                 done: Iterable[int] = (), *, check: bool | None = None) -> None:
+        super().__init__(segments, config, done, check=check)
         n = self._n
         prefix = [0] * (n + 1)
         for i, c in enumerate(self._chars):
@@ -747,35 +748,28 @@ class Scheduler(Policy):
     # ------------------------------------------------------------------ self-check
 
     def check_invariants(self) -> None:
-        """Verify the bookkeeping from scratch (O(segments)); for tests and debugging."""
-        owner, backup, accepted = self._owner, self._backup, self._accepted
-        queued = 0
-        left = {lid: 0 for lid in self._leases}
-        for i in range(self._n):
-            if accepted[i]:
-                continue
-            o, b = owner[i], backup[i]
-            if o == 0:
-                assert i in self._queue, f"segment {i} unowned but not queued"
-                assert b == 0, f"queued segment {i} has a backup"
-                queued += 1
-            else:
-                lease = self._leases.get(o)
-                assert lease is not None, f"segment {i} owned by ended lease {o}"
-                assert lease.start <= i < lease.stop, f"segment {i} outside its lease {o}"
-                assert i not in self._queue, f"segment {i} owned and queued"
-                left[o] += 1
-            if b:
-                blease = self._leases.get(b)
-                assert blease is not None and blease.backing, f"segment {i}: bad backup {b}"
-                assert blease.node != self._leases[o].node, f"segment {i}: backup on same node"
-                left[b] += 1
-        assert queued == self._queue.count, (queued, self._queue.count)
-        assert sum(self._chars[i] for s, e in self._queue.runs() for i in range(s, e)) == \
-            self._queue.chars
+        """Verify the bookkeeping from scratch; for tests and debugging (a checked policy runs
+        it after every event). Counts and slices over the segments (C speed), a walk over the
+        ranges of the live leases; the segment-by-segment walk only to name what is wrong."""
+        super().check_invariants()
+        owner, backup, accepted, prefix, n = (self._owner, self._backup, self._accepted,
+                                               self._prefix, self._n)
+        # the queue: sorted, disjoint runs of segments with no audio, owner or backup
+        queued = chars = last = 0
+        for s, e in self._queue.runs():
+            assert last <= s < e <= n, f"queued run [{s}, {e}) out of order or out of range"
+            if (accepted.find(1, s, e) >= 0 or owner[s:e].count(0) != e - s
+                    or backup[s:e].count(0) != e - s):
+                self._check_segments()
+                raise AssertionError(f"queued run [{s}, {e}) has audio, an owner or a backup")
+            queued += e - s
+            chars += prefix[e] - prefix[s]
+            last = e
+        assert queued == self._queue.count, f"{queued} queued, counted {self._queue.count}"
+        assert chars == self._queue.chars, f"{chars} chars queued, counted {self._queue.chars}"
+        # every live lease: what it owns and backs in its range has no audio and is `left`
+        owned_total = backed_total = 0
         for lid, lease in self._leases.items():
-            node = self._nodes[lease.node]
-            assert node.state == ACTIVE and node.leases.get(lid) is lease
             check = lease.verify
             if check is not None:
                 assert lease.kind == "verify" and lease.left == 1 and lease.stop == lease.start + 1
@@ -783,29 +777,57 @@ class Scheduler(Policy):
                 assert not check.excludes(lease.node), f"lease {lid} verifies its own audio"
                 assert not (lease.backing or lease.backed_by or lease.steal)
                 continue
-            assert lease.left == left[lid], f"lease {lid}: left {lease.left} != {left[lid]}"
-            assert lease.left > 0, f"lease {lid} should have ended"
+            s, e = lease.start, lease.stop
+            owned = backed = 0
+            for i, o, b, a in zip(range(s, e), owner[s:e], backup[s:e], accepted[s:e]):
+                if a:
+                    continue
+                if o == lid:
+                    owned += 1
+                if b == lid:
+                    backed += 1
+                    primary = self._leases.get(o)
+                    assert lease.backing and primary is not None and primary.node != lease.node, \
+                        f"segment {i}: backup lease {lid} is no backup of its owner {o}"
+            owned_total += owned
+            backed_total += backed
+            if lease.left != owned + backed:
+                self._check_segments()  # (names a segment that is wrong, if one is)
+            assert lease.left == owned + backed, \
+                f"lease {lid}: left {lease.left} != {owned + backed} (segments {s}..{e - 1})"
+            assert lease.left > 0, f"lease {lid} should have ended (segments {s}..{e - 1})"
             if lease.backing:
                 assert self._leases[lease.backing].backed_by == lid
             if lease.backed_by:
                 assert self._leases[lease.backed_by].backing == lid
             if lease.steal:
                 assert self._steals[lease.steal].lease == lid
+        # nothing else is owned or backed up: every segment without audio is owned or queued
+        unaccepted = n - self._done_count
+        stale_owner = list(compress(owner, accepted))  # owners of segments with audio: ignored
+        stale_backup = list(compress(backup, accepted))
+        owned_anywhere = n - owner.count(0) - (len(stale_owner) - stale_owner.count(0))
+        backed_anywhere = n - backup.count(0) - (len(stale_backup) - stale_backup.count(0))
+        if (owned_anywhere != owned_total or backed_anywhere != backed_total
+                or unaccepted != queued + owned_total):
+            self._check_segments()
+            raise AssertionError(f"{unaccepted} segments without audio, {queued} queued, "
+                                 f"{owned_total} owned by live leases ({owned_anywhere} owned), "
+                                 f"{backed_total} backed up ({backed_anywhere})")
         for node in self._nodes.values():
-            held = sum(1 for s in self._steals.values() if s.thief == node.name and s.reserved)
+            held = sum(1 for st in self._steals.values() if st.thief == node.name and st.reserved)
             assert node.reserved == held, (node.name, node.reserved, held)
             if node.state != ACTIVE:
-                assert not node.leases and node.reserved == 0
+                assert node.reserved == 0, f"{node.name} is {node.state} and reserves a slot"
         for sid, steal in self._steals.items():
             assert self._leases[steal.lease].steal == sid
-        assert self._done_count == sum(accepted)
-        assert self._done_chars == sum(c for c, a in zip(self._chars, accepted) if a)
         assert len(self._verifying) <= self.config.verify_backlog
         queued_checks = {id(c) for c in self._verify_queue}
         assert len(queued_checks) == len(self._verify_queue), "verification queued twice"
         for i, check in self._verifying.items():
-            assert check.index == i and accepted[i], f"verification of {i} without audio"
-            assert i in self._nodes[check.suspect].accepted, f"{i} not from {check.suspect}"
+            assert check.index == i and accepted[i], f"verification of segment {i} without audio"
+            assert i in self._nodes[check.suspect].accepted, \
+                f"segment {i} not from {check.suspect}"
             states = (check.lease != 0, bool(check.verifier), id(check) in queued_checks)
             assert sum(states) == 1, f"{check!r}: lease/comparing/queued = {states}"
         for check in self._verify_queue:
@@ -813,3 +835,24 @@ class Scheduler(Policy):
         if self._verify_bound:
             held = [i for nd in self._nodes.values() for i in nd.accepted]
             assert len(held) == len(set(held)) and all(accepted[i] for i in held)
+
+    def _check_segments(self) -> None:
+        """Segment by segment (O(segments) in Python): raise naming the first one whose owner,
+        backup or place in the queue is wrong."""
+        owner, backup, accepted = self._owner, self._backup, self._accepted
+        for i in range(self._n):
+            if accepted[i]:
+                continue
+            o, b = owner[i], backup[i]
+            if o == 0:
+                assert i in self._queue, f"segment {i} has no audio, no owner and is not queued"
+                assert b == 0, f"queued segment {i} has a backup (lease {b})"
+            else:
+                lease = self._leases.get(o)
+                assert lease is not None, f"segment {i} owned by ended lease {o}"
+                assert lease.start <= i < lease.stop, f"segment {i} outside its lease {o}"
+                assert i not in self._queue, f"segment {i} owned (lease {o}) and queued"
+            if b:
+                blease = self._leases.get(b)
+                assert blease is not None and blease.backing, f"segment {i}: bad backup {b}"
+                assert blease.start <= i < blease.stop, f"segment {i} outside its backup {b}"
