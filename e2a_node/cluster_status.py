@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
-from e2a_node.clusterkey import MDNS_PROPERTY, ClusterAccess
+from e2a_node.clusterkey import ClusterAccess
 from e2a_node.discovery import make_discovery
-from e2a_node.rpc.client import PeerClient
+from e2a_node.rpc.client import PeerClient, ask_node
 
 
 def list_nodes(spec: str, wait: float, interface: str | None, access: ClusterAccess | None = None) -> list[dict]:
@@ -23,21 +21,12 @@ def list_nodes(spec: str, wait: float, interface: str | None, access: ClusterAcc
 
 
 async def _ask_all(addresses, access: ClusterAccess) -> list[dict]:
+    async def status(client: PeerClient) -> dict:
+        return (await client.status()).to_dict()
+
     async def ask(addr) -> dict:
-        announced = addr.properties.get(MDNS_PROPERTY, "") if addr.properties else None
-        skip = access.refusal(addr.host, announced)
-        if skip:
-            return {"address": addr.target, "name": addr.name, "error": f"not asked: {skip}"}
-        client = PeerClient(addr.target, access.identity)
-        try:
-            info = await client.status()
-            row = info.to_dict()
-            row["address"] = addr.target
-            return row
-        except grpc.aio.AioRpcError as exc:
-            return {"address": addr.target, "name": addr.name, "error": client.describe(exc)}
-        finally:
-            await client.close()
+        row, why = await ask_node(addr, access, status)
+        return {**row, "address": addr.target} if row else {"address": addr.target, "name": addr.name, "error": why}
 
     rows = await asyncio.gather(*(ask(a) for a in addresses))
     return sorted(rows, key=lambda r: (r.get("name") or "", r["address"]))

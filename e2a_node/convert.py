@@ -197,24 +197,16 @@ def _traits_from_a_peer(discovery, access, bundle) -> VoiceTraits:
     """
     import asyncio
 
-    from e2a_node.clusterkey import MDNS_PROPERTY
     from e2a_node.peer_checks import traits_problem
-    from e2a_node.rpc.client import PeerClient
+    from e2a_node.rpc.client import ask_node
+
+    async def handshake(client):
+        return await client.handshake("", bundle, "")
 
     async def ask(addr):
-        skip = access.refusal(addr.host, addr.properties.get(MDNS_PROPERTY, "") if addr.properties else None)
-        if skip:
-            return None, f"{addr.target}: {skip}"
-        client = PeerClient(addr.target, access.identity)
-        try:
-            admitted = await client.handshake("", bundle, "")
-        except Exception as exc:  # unreachable, timed out: the others may answer
-            import grpc
-
-            why = client.describe(exc) if isinstance(exc, grpc.aio.AioRpcError) else exc.__class__.__name__
+        admitted, why = await ask_node(addr, access, handshake)
+        if admitted is None:
             return None, f"{addr.target}: {why}"
-        finally:
-            await client.close()
         if not admitted.accepted:
             return None, f"{addr.target}: {admitted.reason}"
         problem = traits_problem(admitted.traits)
@@ -275,7 +267,7 @@ def _synthesize(plan, store, settings, traits, engines, discovery, access, req: 
     from e2a_node.cluster.driver import JobDriver, JobOptions, stealing_scheduler
     from e2a_node.cluster.report import shares_line, verification_verdict
     from e2a_node.clusterkey import ClusterAccess
-    from e2a_node.scheduler import SchedulerConfig
+    from e2a_node.scheduler import SchedulerConfig, checks_from_env
     from e2a_node.worker import calibrate
 
     verify = traits.deterministic if req.verify_peers is None else req.verify_peers
@@ -289,7 +281,7 @@ def _synthesize(plan, store, settings, traits, engines, discovery, access, req: 
     options = JobOptions(local_engines=engines, local_speed=calibrate(engines[0]) if engines else 0.0,
                          discovery=discovery, access=access or ClusterAccess(), scheduler=config,
                          scheduler_factory=req.scheduler_factory or stealing_scheduler, policy=req.policy,
-                         report=req.report, trace=req.trace)
+                         report=req.report, trace=req.trace, check_invariants=checks_from_env(os.environ))
     if discovery is not None:
         from e2a_node.rpc.member import GrpcConnector
 

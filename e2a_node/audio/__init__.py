@@ -6,6 +6,9 @@ PCM is 16-bit little-endian mono at one sample rate per job. Only the `ffmpeg` b
 The names from `assemble`, `export` and `store` load on first use: the first two need numpy and
 scipy (over a second to import), and the command line reads the format table (`formats`) at
 startup.
+
+Layering: imports only `errors` and `layout` from e2a; never a book, an engine or the cluster
+(tests/test_layering.py checks every package's rule).
 """
 
 from __future__ import annotations

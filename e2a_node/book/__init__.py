@@ -16,6 +16,9 @@ Every problem a user can cause is raised as `e2a_node.errors.BookError` with one
 names the file; no other exception escapes. A book is untrusted input: archives, text and
 chapter counts are capped (`archive.py`, `limits.py`), entities are never resolved
 (`xhtml.py`), and a part that cannot be read is left out with a line in `Book.warnings`.
+
+Layering: imports only `errors` from e2a; a book knows nothing of speech or audio
+(tests/test_layering.py).
 """
 
 from __future__ import annotations

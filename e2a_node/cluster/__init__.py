@@ -9,5 +9,6 @@
 
 This package imports the scheduler, the job plan, the audio store and the peer checks; it never
 imports grpc, protobuf or zeroconf. A peer's member (its gRPC stream) lives in
-`e2a_node.rpc.member` and depends on this package, not the reverse; convert.py wires them up.
+`e2a_node.rpc.member` and depends on this package, not the reverse; convert.py wires them up
+(tests/test_layering.py).
 """

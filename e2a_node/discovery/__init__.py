@@ -7,6 +7,9 @@
 
 `make_discovery("10.0.0.5:50051,10.0.0.7")` gives a fixed list instead. `nodes()` can be called
 again at any time for a fresh view (nodes joining or leaving mid-job).
+
+Layering: imports only `errors` and `wire` from e2a; the one home of zeroconf and ifaddr
+(tests/test_layering.py).
 """
 
 from __future__ import annotations

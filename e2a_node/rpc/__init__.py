@@ -3,6 +3,10 @@
 Protobuf types stop here: `codec` translates them to and from the plain Python types the
 rest of e2a uses, `server` serves a `e2a_node.node.NodeService`, and `client` gives the
 leader a `PeerClient` per peer. Regenerate the stubs with `bash scripts/gen_proto.sh`.
+
+Layering: the one home of grpc and protobuf. It depends on `cluster` (the remote member
+implements `cluster.members.Member`), `node`, `scheduler` and the plain types; nothing below
+imports it except the wiring (convert, serve, cluster_status) (tests/test_layering.py).
 """
 
 from e2a_node.wire import PROTOCOL_VERSION

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from e2a_node.cluster.members import Audio
-from e2a_node.clusterkey import Identity
+from e2a_node.clusterkey import MDNS_PROPERTY, ClusterAccess, Identity
+from e2a_node.discovery.base import NodeAddress
 from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
 from e2a_node.rpc import CHANNEL_OPTIONS, PROTOCOL_VERSION
@@ -108,6 +109,30 @@ class PeerClient:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+async def ask_node(addr: NodeAddress, access: ClusterAccess, question: Callable[[PeerClient], Awaitable]):
+    """Ask one discovered node `question(client)`, unless `access` refuses to talk to it.
+
+    Returns (answer, "") or (None, why) with why one line ("unreachable", "not asked: ...",
+    a bad reply); the channel is closed on every path. Only grpc's errors, timeouts and e2a's
+    own errors become a why; anything else is a bug and propagates.
+    """
+    announced = addr.properties.get(MDNS_PROPERTY, "") if addr.properties else None
+    skip = access.refusal(addr.host, announced)
+    if skip:
+        return None, f"not asked: {skip}"
+    client = PeerClient(addr.target, access.identity)
+    try:
+        return await question(client), ""
+    except grpc.aio.AioRpcError as exc:
+        return None, client.describe(exc)
+    except E2AError as exc:  # a reply that fails its checks (PeerMisbehaved)
+        return None, str(exc)
+    except (asyncio.TimeoutError, OSError) as exc:
+        return None, exc.__class__.__name__
+    finally:
+        await client.close()
 
 
 class WorkStream:

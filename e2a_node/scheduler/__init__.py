@@ -14,6 +14,9 @@ workqueue (the queue of unassigned segments), sizing (run size, speed estimates)
 re-makes), stats (report dataclasses), simulate (a discrete-event simulator), chapter_policy
 (the benchmark baseline), history (a checked policy's recent events and a segment's story),
 trace (recording and replaying what a scheduler was told and said).
+
+Layering: the standard library only, and none of its I/O (no asyncio, threading, time, os,
+socket, random): time comes in with each event (tests/test_layering.py, test_scheduler_basics).
 """
 
 from .config import SchedulerConfig

@@ -12,6 +12,9 @@ Only piper and coqui are registered by default. Another engine is added explicit
 process that needs it, with ``register_engine(name, module_path)``: the benchmark harness adds its
 sleeping engine ``bench`` (bench.py, ``bench.register()``) in scripts/bench_node.py and
 scripts/bench_leader.py; tests use ``registered_engine`` to add one for a ``with`` block.
+
+Layering: imports only `audio` (ffmpeg, for clip conversion) and `errors` from e2a
+(tests/test_layering.py).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@
     split_sentences(text, language) -> [str]
     is_speakable(text) -> bool                          has a letter or digit
     base_language(tag) -> str                           "en-US" -> "en", None -> "en"
+
+Layering: imports only `layout` (the Pause kinds) from e2a (tests/test_layering.py).
 """
 
 from e2a_node.text.lang import base_language
