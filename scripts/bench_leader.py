@@ -15,8 +15,8 @@ from e2a_node.synth import bench  # noqa: E402
 POLICIES = ("stealing", "chapter")
 
 
-def chapter_scheduler(chars, chapters, config, done):
-    return ChapterScheduler(chars, chapters, config, done=done)
+def chapter_scheduler(chars, chapters, config, done, check=None):
+    return ChapterScheduler(chars, chapters, config, done=done, check=check)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ E2A = Path(sys.executable).parent / "e2a"
 
 pytest_plugins = ["tests.fixtures_coqui"]
 
+# Every job a test runs (in this process or in an `e2a` it starts) has its scheduler check its
+# invariants after every event: a broken rule fails the test with the story of the sentences.
+os.environ.setdefault("E2A_CHECK_INVARIANTS", "1")
+
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:

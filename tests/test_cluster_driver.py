@@ -158,6 +158,11 @@ class RecordingUI:
         pass
 
 
+def checked_options(**fields) -> JobOptions:
+    """The job's options with a scheduler that checks its invariants after every event."""
+    return JobOptions(check_invariants=True, **fields)
+
+
 def make_job(tmp_path: Path, sentences: int = 40):
     chapters = [Chapter(f"Chapter {n}", [SENTENCE] * (sentences // 2)) for n in (1, 2)]
     book = Book("Test", ["Anon"], "en", chapters, tmp_path / "book.epub")
@@ -184,7 +189,7 @@ def by_name(report):
 
 def test_alone_every_sentence_is_stored_and_the_progress_adds_up(tmp_path):
     plan, store = make_job(tmp_path)
-    report, ui = run(plan, store, JobOptions(local_engines=[FakeEngine(), FakeEngine()], local_speed=20_000,
+    report, ui = run(plan, store, checked_options(local_engines=[FakeEngine(), FakeEngine()], local_speed=20_000,
                                              scheduler=SchedulerConfig(more_nodes_may_join=False)))
     assert store.indices() == set(range(len(plan.segments)))
     assert ui.chars == plan.characters
@@ -198,7 +203,7 @@ def test_a_peer_found_mid_job_joins_and_gets_work(tmp_path):
     connector = ScriptedConnector({"127.0.0.1:1": [{"speed": 20_000.0}]})
 
     async def main():
-        driver = JobDriver(plan, store, TRAITS, JobOptions(local_engines=[FakeEngine(2_000.0)], local_speed=2_000,
+        driver = JobDriver(plan, store, TRAITS, checked_options(local_engines=[FakeEngine(2_000.0)], local_speed=2_000,
                                                            discovery=discovery, connector=connector), RecordingUI())
         task = asyncio.create_task(driver.run())
         await asyncio.sleep(0.3)
@@ -215,7 +220,7 @@ def test_a_peer_that_leaves_mid_job_loses_nothing(tmp_path):
     plan, store = make_job(tmp_path, 80)
     discovery = MemoryDiscovery([peer("p1", 1)])
     connector = ScriptedConnector({"127.0.0.1:1": [{"speed": 20_000.0, "leave_after": 5}]})
-    report, ui = run(plan, store, JobOptions(local_engines=[FakeEngine(4_000.0)], local_speed=4_000,
+    report, ui = run(plan, store, checked_options(local_engines=[FakeEngine(4_000.0)], local_speed=4_000,
                                              discovery=discovery, connector=connector))
     assert by_name(report)["p1"]["state"] == "left"
     assert store.indices() == set(range(len(plan.segments)))
@@ -227,7 +232,7 @@ def test_a_peer_that_stops_answering_loses_its_lease(tmp_path):
     discovery = MemoryDiscovery([peer("p1", 1)])
     connector = ScriptedConnector({"127.0.0.1:1": [{"speed": 20_000.0, "freeze_after": 3}]})
     config = SchedulerConfig(lease_seconds=0.5, quiet_seconds=0.3)
-    report, _ = run(plan, store, JobOptions(local_engines=[FakeEngine(4_000.0)], local_speed=4_000,
+    report, _ = run(plan, store, checked_options(local_engines=[FakeEngine(4_000.0)], local_speed=4_000,
                                             discovery=discovery, connector=connector, scheduler=config))
     p1 = by_name(report)["p1"]
     assert p1["lease_expiries"] >= 1 or report["backups"] >= 1, p1
@@ -236,7 +241,7 @@ def test_a_peer_that_stops_answering_loses_its_lease(tmp_path):
 
 def test_no_node_at_all_gives_up_saying_what_is_saved(tmp_path):
     plan, store = make_job(tmp_path)
-    options = JobOptions(discovery=MemoryDiscovery(), connector=ScriptedConnector({}),
+    options = checked_options(discovery=MemoryDiscovery(), connector=ScriptedConnector({}),
                          scheduler=SchedulerConfig(give_up_seconds=0.5))
     with pytest.raises(E2AError, match=rf"for 0.5 s \(0 of {len(plan.segments)} sentences are saved; run the same"):
         run(plan, store, options)
@@ -244,7 +249,7 @@ def test_no_node_at_all_gives_up_saying_what_is_saved(tmp_path):
 
 def test_alone_with_a_broken_voice_fails_at_once_naming_the_failure(tmp_path):
     plan, store = make_job(tmp_path)
-    options = JobOptions(local_engines=[FakeEngine(fail=True)], local_speed=1_000,
+    options = checked_options(local_engines=[FakeEngine(fail=True)], local_speed=1_000,
                          scheduler=SchedulerConfig(more_nodes_may_join=False, give_up_seconds=600))
     with pytest.raises(E2AError, match="the engine broke") as exc:
         run(plan, store, options)
@@ -262,7 +267,7 @@ def test_busy_and_unreachable_peers_are_asked_again_refused_ones_never(tmp_path)
     table = PeerTable(retry={PeerState.BUSY: 0.3, PeerState.UNREACHABLE: 0.2})
 
     async def main():
-        driver = JobDriver(plan, store, TRAITS, JobOptions(local_engines=[FakeEngine(1_500.0)], local_speed=1_500,
+        driver = JobDriver(plan, store, TRAITS, checked_options(local_engines=[FakeEngine(1_500.0)], local_speed=1_500,
                                                            discovery=discovery, connector=connector), RecordingUI())
         driver.peer_table = table
         return await driver.run()
@@ -273,3 +278,19 @@ def test_busy_and_unreachable_peers_are_asked_again_refused_ones_never(tmp_path)
     assert len(connector.attempts["127.0.0.1:3"]) == 1 and nodes["other"]["state"] == "refused"
     busy = connector.attempts["127.0.0.1:1"]
     assert len(busy) == 2 and busy[1] - busy[0] >= 0.3
+
+
+def test_a_checked_driver_names_the_broken_rule(tmp_path):
+    """With check_invariants the driver's scheduler checks itself: a scheduler whose state is
+    broken mid-job fails the job with an AssertionError that tells the sentence's story."""
+    plan, store = make_job(tmp_path, sentences=6)
+
+    async def main():
+        driver = JobDriver(plan, store, TRAITS, checked_options(local_engines=[FakeEngine()], local_speed=20_000),
+                           RecordingUI())
+        driver.sched.check_invariants()  # sound as built
+        driver.sched._done_count += 1  # a bookkeeping slip, as a bug would make it
+        return await driver.run()
+
+    with pytest.raises(AssertionError, match="done count"):
+        asyncio.run(main())

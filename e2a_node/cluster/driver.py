@@ -45,12 +45,14 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25  # the scheduler's clock moves at least this often (lease expiry, give-up)
 
-# Builds the job's scheduler: (segment chars, segment chapters, config, done indices) -> policy.
-SchedulerFactory = Callable[[list[int], list[int], SchedulerConfig, set[int]], Policy]
+# Builds the job's scheduler: (segment chars, segment chapters, config, done indices, check) ->
+# policy; `check`: run check_invariants() after every event (E2A_CHECK_INVARIANTS=1).
+SchedulerFactory = Callable[[list[int], list[int], SchedulerConfig, set[int], bool | None], Policy]
 
 
-def stealing_scheduler(chars: list[int], chapters: list[int], config: SchedulerConfig, done: set[int]) -> Policy:
-    return Scheduler(chars, config, done=done)
+def stealing_scheduler(chars: list[int], chapters: list[int], config: SchedulerConfig, done: set[int],
+                       check: bool | None = None) -> Policy:
+    return Scheduler(chars, config, done=done, check=check)
 
 
 @dataclass
@@ -63,6 +65,7 @@ class JobOptions:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     scheduler_factory: SchedulerFactory = stealing_scheduler
     policy: str = "stealing"  # its name, for the report
+    check_invariants: bool | None = None  # check the scheduler after every event (None: its default)
     report: Path | None = None
     trace: Path | None = None  # every (time, event, instructions) as JSON lines
     leader_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -76,7 +79,7 @@ class JobDriver:
         self._t0 = clock()
         chars = [len(s.text) for s in plan.segments]
         self.sched = options.scheduler_factory(chars, [s.chapter for s in plan.segments], options.scheduler,
-                                               store.indices())
+                                               store.indices(), options.check_invariants)
         self.events: asyncio.Queue = asyncio.Queue()
         self.members: dict[str, Member] = {}
         self.admission: Admission | None = None
