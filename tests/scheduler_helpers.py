@@ -108,6 +108,11 @@ class Cluster:
         for lease in [lid for lid, held in self.leases.items() if held[0] == node]:
             del self.leases[lease]
 
+    def deliver(self, assign: Assign, dt: float = 0.0) -> None:
+        """The node of `assign` sends the audio of every segment it was given, in order."""
+        for i in assign.indices:
+            self.handle(AudioReceived(assign.node, assign.lease, i), dt)
+
     def deliver_next(self, dt: float = 1.0):
         """The next audio of the oldest lease with work left; None when there is none."""
         for lease in sorted(self.leases):

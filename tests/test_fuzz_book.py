@@ -36,6 +36,8 @@ from e2a_node.book.txt import load_txt
 from e2a_node.book.xhtml import extract, parse_markup
 from e2a_node.errors import E2AError
 from tests.conftest import SAMPLE
+from tests.fuzz_helpers import mutate
+from tests.fuzz_helpers import mutations as mutations_of
 
 # E2A_FUZZ_EXAMPLES raises the count for a longer hunt on a developer's machine.
 FUZZ = settings(
@@ -55,29 +57,7 @@ TOKENS = [
     b'<?xml version="1.0" encoding="utf-16"?>', b'encoding="bogus"',
 ]
 
-mutations = st.lists(
-    st.tuples(
-        st.sampled_from(["flip", "insert", "delete", "replace"]),
-        st.integers(min_value=0, max_value=1 << 20),
-        st.one_of(st.sampled_from(TOKENS), st.binary(min_size=1, max_size=12)),
-    ),
-    min_size=1, max_size=6,
-)
-
-
-def mutate(data: bytes, ops) -> bytes:
-    out = bytearray(data)
-    for kind, at, chunk in ops:
-        i = at % (len(out) + 1)
-        if kind == "flip" and out:
-            out[i % len(out)] ^= chunk[0] or 0x20
-        elif kind == "insert":
-            out[i:i] = chunk
-        elif kind == "delete":
-            del out[i : i + len(chunk) * 4]
-        else:
-            out[i : i + len(chunk)] = chunk
-    return bytes(out)
+mutations = mutations_of(TOKENS, 1 << 20, kinds=("flip", "insert", "delete", "replace"))
 
 
 def sample_members() -> list[tuple[zipfile.ZipInfo, bytes]]:
@@ -203,12 +183,17 @@ ATTRS = st.sampled_from([
     ' style="display:none"', ' href="#x"', ' role="doc-noteref"', ' xml:lang="fr"',
     ' title="&odd;"', ' aria-level="3" role="heading"', ' y="1"',
 ])
-NODES = st.recursive(
-    st.one_of(TEXT, ENTITIES),
-    lambda kids: st.builds(lambda tag, attrs, inner: f"<{tag}{attrs}>{''.join(inner)}</{tag}>",
-                           TAGS, ATTRS, st.lists(kids, max_size=4)),
-    max_leaves=25,
-)
+
+
+def _element(tag: str, attrs: str, inner: list[str]) -> str:
+    return f"<{tag}{attrs}>{''.join(inner)}</{tag}>"
+
+
+def _elements_of(kids):
+    return st.builds(_element, TAGS, ATTRS, st.lists(kids, max_size=4))
+
+
+NODES = st.recursive(st.one_of(TEXT, ENTITIES), _elements_of, max_leaves=25)
 DOCTYPES = st.sampled_from([
     "",
     "<!DOCTYPE html>",

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 
 from e2a_node.audio.store import read_wav_info, wav_header
 from e2a_node.errors import AudioError
+from tests.fuzz_helpers import mutate
+from tests.fuzz_helpers import mutations as mutations_of
 
 FUZZ = settings(
     max_examples=int(os.environ.get("E2A_FUZZ_EXAMPLES", "200")), deadline=None,
@@ -64,29 +66,8 @@ def wav_files(draw):
     return riff, (channels, rate, bits, offset, len(data))
 
 
-mutations = st.lists(
-    st.tuples(st.sampled_from(["flip", "insert", "delete", "truncate"]),
-              st.integers(0, 1 << 16),
-              st.one_of(st.binary(min_size=1, max_size=8),
-                        st.sampled_from([b"data", b"fmt ", b"RIFF", b"\xff\xff\xff\xff",
-                                         b"\xfe\xff", b"\x00\x00\x00\x00"]))),
-    min_size=1, max_size=5,
-)
-
-
-def mutate(data: bytes, ops) -> bytes:
-    out = bytearray(data)
-    for kind, at, piece in ops:
-        i = at % (len(out) + 1)
-        if kind == "flip" and out:
-            out[i % len(out)] ^= piece[0] or 0x01
-        elif kind == "insert":
-            out[i:i] = piece
-        elif kind == "delete":
-            del out[i : i + len(piece)]
-        else:
-            del out[i:]
-    return bytes(out)
+mutations = mutations_of([b"data", b"fmt ", b"RIFF", b"\xff\xff\xff\xff", b"\xfe\xff", b"\x00\x00\x00\x00"],
+                         1 << 16, max_size=5, kinds=("flip", "insert", "delete", "truncate"))
 
 
 def true_of_file(data: bytes, result) -> None:

@@ -12,7 +12,6 @@ runner runs on an asyncio loop with an engine that finishes a segment only when 
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
@@ -21,57 +20,16 @@ from e2a_node.scheduler.events import (NOTHING_TO_GIVE, AudioReceived, RevokeAck
 from e2a_node.scheduler.simulate import SimWorker
 from e2a_node.worker import NOTHING_TO_GIVE as RUNNER_NOTHING_TO_GIVE
 from e2a_node.worker import LeaseRunner, WorkItem
+from tests.worker_helpers import GatedEngine, RecordingOutbox
 
 NOTHING = "nothing"  # how the scripts write NOTHING_TO_GIVE
 
 
-class GatedEngine:
-    """Speaks a segment only when the test releases it; `fail` indices raise."""
-
-    sample_rate = 16000
-
-    def __init__(self, fail: frozenset[int]) -> None:
-        self.fail = fail
-        self.gate = threading.Semaphore(0)
-        self.lock = threading.Lock()
-        self.in_progress: int | None = None
-        self.done = 0
-
-    def synthesize(self, text: str, seed=None) -> bytes:
-        with self.lock:
-            self.in_progress = int(text)
-        try:
-            if not self.gate.acquire(timeout=10):
-                raise TimeoutError("the test never let this segment finish")
-            if int(text) in self.fail:
-                raise RuntimeError("engine error")
-            return b"\x01\x00" * 10
-        finally:
-            with self.lock:
-                self.in_progress = None
-                self.done += 1
-
-
-class Said:
-    """An Outbox keeping what the runner said, as (kind, ...) tuples."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple] = []
-
-    async def room(self) -> None:
-        pass
-
-    def audio(self, lease, index, pcm, synth_seconds):
-        self.log.append(("audio", lease, index))
-
-    def failed(self, lease, index, error):
-        self.log.append(("failed", lease, index))
+class Said(RecordingOutbox):
+    """What the runner said, its "nothing to give" written as the scripts write it."""
 
     def steal_reply(self, steal_id, stop_at):
-        self.log.append(("steal", steal_id, NOTHING if stop_at == RUNNER_NOTHING_TO_GIVE else stop_at))
-
-    def revoke_ack(self, lease):
-        self.log.append(("revoked", lease))
+        super().steal_reply(steal_id, NOTHING if stop_at == RUNNER_NOTHING_TO_GIVE else stop_at)
 
 
 class Runner:

@@ -348,8 +348,7 @@ def test_untrusted_nodes_verify_only_without_a_trusted_one():
     c.join("local", trusted=True)
     p = only_assign(c.join("p"))
     q = only_assign(c.join("q"))
-    for i in p.indices:
-        c.handle(AudioReceived("p", p.lease, i), 0.5)
+    c.deliver(p, 0.5)
     out = []
     for i in q.indices:
         out += c.handle(AudioReceived("q", q.lease, i), 0.5)
@@ -406,8 +405,7 @@ def test_the_arbiter_sides_with_the_verifier_and_the_suspect_is_caught():
     p = only_assign(c.join("p"))
     q = only_assign(c.join("q"))
     c.handle(AudioReceived("x", x.lease, 0), 1.0)
-    for i in p.indices:
-        c.handle(AudioReceived("p", p.lease, i), 0.1)  # p's free slot verifies x's 0
+    c.deliver(p, 0.1)  # p's free slot verifies x's 0
     for i in q.indices:
         c.handle(AudioReceived("q", q.lease, i), 0.1)
     c.finish()
@@ -439,8 +437,7 @@ def test_a_lost_verify_lease_goes_back_and_is_given_up_after_its_attempts():
     loc = only_assign(c.join("local", trusted=True))
     p = only_assign(c.join("p"))
     assert (loc.indices, p.indices) == ((0, 1, 2), (3, 4, 5))
-    for i in p.indices:
-        c.handle(AudioReceived("p", p.lease, i), 0.1)  # p takes 6..8 next and holds them
+    c.deliver(p, 0.1)  # p takes 6..8 next and holds them
     c.handle(AudioReceived("local", loc.lease, 0), 0.1)
     c.handle(AudioReceived("local", loc.lease, 1), 0.1)
     check = only_assign(c.handle(AudioReceived("local", loc.lease, 2), 0.1))
@@ -496,8 +493,7 @@ def test_an_honest_suspect_that_leaves_keeps_its_sentences():
     c = Cluster(sched)
     c.join("local", trusted=True)
     p = only_assign(c.join("p"))
-    for i in p.indices:
-        c.handle(AudioReceived("p", p.lease, i), 0.1)
+    c.deliver(p, 0.1)
     c.handle(NodeLeft("p"), 0.1)
     c.forget("p")
     c.finish()
@@ -521,8 +517,7 @@ def test_jobdone_waits_for_the_checks_within_the_backlog():
     c = Cluster(sched)
     c.join("local", trusted=True)
     p = only_assign(c.join("p"))
-    for i in p.indices:
-        c.handle(AudioReceived("p", p.lease, i), 0.1)
+    c.deliver(p, 0.1)
     st = sched.stats()
     assert st.verifications_skipped == 2 and len(sched.verifications()) == 3
     done_at = None

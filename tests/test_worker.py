@@ -3,47 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from e2a_node.worker import NOTHING_TO_GIVE, LeaseRunner, WorkItem
-
-
-class GatedEngine:
-    """Synthesizes only when the test lets it, so the test knows which index is in progress."""
-
-    sample_rate = 16000
-
-    def __init__(self, fail_on: set[int] = frozenset()) -> None:
-        self.started: list[str] = []
-        self.gate = threading.Semaphore(0)
-        self.fail_on = fail_on
-
-    def synthesize(self, text: str, seed=None) -> bytes:
-        self.started.append(text)
-        self.gate.acquire(timeout=5)
-        if int(text) in self.fail_on:
-            raise RuntimeError("boom")
-        return b"\x01\x00" * 100
-
-
-class Box:
-    def __init__(self) -> None:
-        self.log: list[tuple] = []
-
-    async def room(self):
-        pass
-
-    def audio(self, lease, index, pcm, synth_seconds):
-        self.log.append(("audio", lease, index))
-
-    def failed(self, lease, index, error):
-        self.log.append(("failed", lease, index))
-
-    def steal_reply(self, steal_id, stop_at):
-        self.log.append(("steal", steal_id, stop_at))
-
-    def revoke_ack(self, lease):
-        self.log.append(("revoked", lease))
+from tests.worker_helpers import GatedEngine, RecordingOutbox
 
 
 def items(a: int, b: int) -> list[WorkItem]:
@@ -64,7 +26,7 @@ def run(coro):
 
 def test_steal_mid_run_stops_after_the_segment_in_progress():
     async def main():
-        engine, box = GatedEngine(), Box()
+        engine, box = GatedEngine(), RecordingOutbox()
         runner = LeaseRunner([engine], box)
         runner.assign(7, items(0, 10))
         await until(lambda: engine.started == ["0"])
@@ -85,7 +47,7 @@ def test_steal_mid_run_stops_after_the_segment_in_progress():
 
 def test_steal_before_start_gives_exactly_the_split_and_unknown_lease_gives_nothing():
     async def main():
-        engine, box = GatedEngine(), Box()
+        engine, box = GatedEngine(), RecordingOutbox()
         runner = LeaseRunner([engine], box)
         runner.assign(1, items(0, 3))
         await until(lambda: engine.started == ["0"])
@@ -105,7 +67,7 @@ def test_steal_before_start_gives_exactly_the_split_and_unknown_lease_gives_noth
 
 def test_revoke_stops_the_lease_and_a_failure_does_not():
     async def main():
-        engine, box = GatedEngine(fail_on={1}), Box()
+        engine, box = GatedEngine(fail={1}), RecordingOutbox()
         runner = LeaseRunner([engine], box)
         runner.assign(1, items(0, 4))
         runner.assign(2, items(10, 14))
@@ -123,7 +85,7 @@ def test_revoke_stops_the_lease_and_a_failure_does_not():
 
 def test_two_slots_work_two_leases_at_once():
     async def main():
-        engines, box = [GatedEngine(), GatedEngine()], Box()
+        engines, box = [GatedEngine(), GatedEngine()], RecordingOutbox()
         runner = LeaseRunner(engines, box)
         runner.assign(1, items(0, 2))
         runner.assign(2, items(5, 7))
