@@ -22,6 +22,7 @@ MAY_IMPORT = {
     "audio": {"errors", "layout"},
     "synth": {"audio", "errors"},
     "discovery": {"errors", "wire"},
+    "voices": {"errors", "synth"},
     "cluster": {"audio", "clusterkey", "discovery", "errors", "job", "layout", "peer_checks", "scheduler",
                 "synth", "worker"},
 }
