@@ -78,6 +78,7 @@ def insecure_option(f):
 @click.option("--model", help="Coqui model name, e.g. tts_models/multilingual/multi-dataset/xtts_v2.")
 @click.option("--model-path", type=click.Path(path_type=Path), help="Coqui: local checkpoint folder with config.json.")
 @click.option("--language", help="Language to read in (BCP 47, e.g. en, fr). Default: the book's.")
+@click.option("--get-voice", is_flag=True, help="If no installed Piper voice speaks the language, download the recommended one first (see `e2a voices get`).")
 @click.option("--device", default="cpu", show_default=True, help="Coqui: cpu, cuda or cuda:N.")
 @click.option("--threads", type=click.IntRange(min=1), help="Inference threads per voice. Default: the cores shared among the slots (--deterministic Piper: 1).")
 @click.option("--slots", type=click.IntRange(min=1), help="Voices speaking at once on this machine. Default: one per core (up to 4) for Piper, 1 for Coqui.")
@@ -99,7 +100,7 @@ def insecure_option(f):
 @insecure_option
 def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str | None, include_all: bool,
             engine: str, voice: str | None, model: str | None, model_path: Path | None, language: str | None,
-            device: str, threads: int | None, slots: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
+            get_voice: bool, device: str, threads: int | None, slots: int | None, deterministic: bool, split_chapters: bool, bitrate: str | None,
             work_dir: Path | None, fresh: bool, keep_audio: bool, cluster: str | None, no_local: bool,
             report: Path | None, mdns_interface: str | None, trace: Path | None, verify_peers: bool | None,
             key_file: Path | None, insecure: bool) -> None:
@@ -111,6 +112,7 @@ def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str 
     Examples:
       e2a convert book.epub
       e2a convert book.epub -o out.mp3 --chapters 1-3,7
+      e2a convert roman.epub --get-voice                 # fetches a French voice if none is installed
       e2a convert book.epub --engine coqui --model tts_models/multilingual/multi-dataset/xtts_v2 --voice me.wav --language en
       e2a convert book.epub --cluster auto --report run.json
       e2a convert book.epub --cluster 10.0.0.5:50051,10.0.0.7:50051 --no-local
@@ -131,6 +133,7 @@ def convert(book: Path, output: Path | None, fmt: str | None, chapter_spec: str 
         work_dir=work_dir or default_work_dir(), fresh=fresh, keep_audio=keep_audio,
         cluster=cluster, use_local=not no_local, report=report, mdns_interface=mdns_interface, slots=slots,
         key_file=key_file, insecure=insecure, verify_peers=verify_peers, trace=trace,
+        get_voice=_get_voice_for_language if get_voice else None,
         # a harness may pass another scheduler in the context (scripts/bench_leader.py)
         **(click.get_current_context().find_object(dict) or {}),
     )
@@ -162,21 +165,80 @@ def chapters(book: Path, include_all: bool) -> None:
         click.echo(f"Warning: {line}", err=True)
 
 
-@main.command()
-def voices() -> None:
-    """List the engines and voices available on this machine.
+def _get_voice_for_language(tag: str) -> None:
+    """`convert --get-voice`: install the recommended Piper voice for language `tag`."""
+    from e2a_node.synth import languages
+    from e2a_node.voices import catalog
+
+    try:
+        found = catalog.fetch_catalog()
+    except E2AError as e:
+        raise click.ClickException(f"--get-voice could not get a voice for {languages.describe(tag)} "
+                                   f"({languages.recommended_piper_voice(tag) or 'any'}): {e}") from None
+    voice = catalog.recommended(found, tag)
+    if voice is None:
+        raise click.ClickException(f"--get-voice: the Piper catalog {found.url} has no voice for "
+                                   f"{languages.describe(tag)}")
+    click.echo(f"No Piper voice for {languages.describe(tag)} installed: getting {voice.key}.", err=True)
+    _install_voice(found, voice.key, err=True)
+
+
+def _install_voice(found, key: str, err: bool = False) -> None:
+    """Download catalog voice `key` with a progress bar (bytes, ETA), then say where it went."""
+    from e2a_node.voices import catalog
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label=f"Downloading {key}", file=sys.stderr,
+                                    show_eta=True, show_percent=True, item_show_func=lambda text: text, width=24)
+            bar.__enter__()
+        bar.update(done - bar.pos, current_item=f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
+
+    try:
+        result = catalog.download_voice(key, progress=progress, catalog=found)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    where = result.model_path.parent
+    if result.downloaded:
+        click.echo(f"Installed {key} ({result.voice.size_bytes / 1e6:.1f} MB) in {where}", err=err)
+    else:
+        click.echo(f"{key} is already installed in {where}", err=err)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def voices(ctx: click.Context) -> None:
+    """List the voices here, or get Piper voices from the catalog.
+
+    Run bare, it lists the engines and voices installed here.
 
     \b
-    Example:
+    Examples:
       e2a voices
+      e2a voices list --remote fr        # French Piper voices to download
+      e2a voices get fr_FR-siwis-medium
     """
-    from e2a_node.synth import all_voices
+    if ctx.invoked_subcommand is None:
+        _list_local_voices(None)
+
+
+def _list_local_voices(language: str | None) -> None:
+    from e2a_node.synth import all_voices, languages
 
     found = all_voices()
+    if language:
+        want = languages.base(language)
+        found = [v for v in found if languages.base(v.language) == want]
     for v in found:
         click.echo(f"{v.engine:<7} {v.name:<40} {v.language:<7} {v.description}")
     if not found:
-        click.echo("no voices found")
+        click.echo("no voices found" + (f" for {languages.describe(language)}" if language else ""))
+    if language:
+        return
     from e2a_node.synth import coqui
 
     if not coqui.available():
@@ -184,8 +246,62 @@ def voices() -> None:
     elif not any(v.engine == "coqui" for v in found):
         click.echo("\ncoqui: installed, no models downloaded yet. `e2a convert BOOK --engine coqui --model "
                    "tts_models/multilingual/multi-dataset/xtts_v2 --voice clip.wav` fetches one.")
-    click.echo("\nMore Piper voices: download NAME.onnx and NAME.onnx.json from https://huggingface.co/rhasspy/piper-voices "
-               "and pass --voice PATH.onnx (or put them in the voices folder).")
+    click.echo("\nMore Piper voices: `e2a voices list --remote [LANG]` lists them, `e2a voices get NAME` installs one.")
+
+
+@voices.command("list")
+@click.argument("language", required=False, metavar="[LANG]")
+@click.option("--remote", is_flag=True, help="List the Piper voice catalog (downloadable voices) instead of this machine's voices.")
+def voices_list(language: str | None, remote: bool) -> None:
+    """List voices here, or in the Piper catalog with --remote.
+
+    With LANG, only those speaking it (fr: any French voice, fr_FR: France's).
+
+    The catalog is rhasspy/piper-voices, or the base URL in $E2A_VOICE_CATALOG.
+
+    \b
+    Examples:
+      e2a voices list
+      e2a voices list --remote fr
+    """
+    if not remote:
+        _list_local_voices(language)
+        return
+    from e2a_node.synth import languages
+    from e2a_node.voices import catalog
+
+    found = catalog.fetch_catalog()
+    matching = found.for_language(language)
+    for v in matching:
+        mark = "installed" if catalog.is_installed(v) else ""
+        click.echo(f"{v.key:<40} {v.language:<7} {v.language_name[:20]:<20} {v.quality:<7} "
+                   f"{v.size_bytes / 1e6:7.1f} MB  {mark}".rstrip())
+    if not matching:
+        what = f" for {languages.describe(language)}" if language else ""
+        click.echo(f"no voices in {found.url}{what}")
+        return
+    click.echo(f"{len(matching)} voice{'s' if len(matching) != 1 else ''}; install one with `e2a voices get NAME`.")
+
+
+@voices.command("get")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+def voices_get(names: tuple[str, ...]) -> None:
+    """Download Piper voices from the catalog.
+
+    Each voice's size and MD5 are checked before it is installed in the voices folder.
+    The folder is ~/.local/share/e2a/voices, or $E2A_VOICES_DIR; a voice already there is skipped.
+
+    \b
+    Example:
+      e2a voices get fr_FR-siwis-medium de_DE-thorsten-medium
+    """
+    from e2a_node.voices import catalog
+
+    found = catalog.fetch_catalog()
+    for name in names:
+        found.find(name)  # every name checked before anything is downloaded
+    for name in names:
+        _install_voice(found, name)
 
 
 @main.group()

@@ -20,7 +20,7 @@ from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES
 from e2a_node.book import load_book
 from e2a_node.errors import E2AError
 from e2a_node.job import open_job_folder, parse_chapter_selection, plan_job
-from e2a_node.synth import load_engine, resolve_voice
+from e2a_node.synth import MissingVoiceError, load_engine, resolve_voice
 from e2a_node.synth.base import VoiceSettings, VoiceTraits
 from e2a_node.voice_bundle import bundle_for_peers
 
@@ -59,6 +59,8 @@ class ConvertRequest:
     policy: str = "stealing"  # the scheduler's name, for the report
     key_file: Path | None = None  # the cluster key; None = $E2A_CLUSTER_KEY_FILE or the default file
     insecure: bool = False  # without a key, use nodes on other machines too (plain text)
+    # --get-voice: called with the language (BCP 47) when no installed Piper voice speaks it; installs one
+    get_voice: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -122,7 +124,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     output, fmt = resolve_output(req.book, req.output, req.fmt, req.split_chapters)
     check_writable(output if req.split_chapters else output.parent)
 
-    settings = resolve_voice(req.settings, book.language)
+    settings = _resolve_voice(req, book.language)
     language = settings.language or book.language
     access = _cluster_access(req) if req.cluster else None
     discovery = _start_discovery(req) if req.cluster else None
@@ -169,6 +171,17 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     ui.info(f"Wrote {where}: {len(plan.chapters)} chapters, {audio_seconds / 60:.1f} min of audio "
             f"in {result.wall_seconds:.1f} s ({speed:.1f}x real time).{verdict}")
     return result
+
+
+def _resolve_voice(req: ConvertRequest, book_language: str | None) -> VoiceSettings:
+    """The voice for the book; with `req.get_voice`, a missing Piper voice is installed first."""
+    try:
+        return resolve_voice(req.settings, book_language)
+    except MissingVoiceError as missing:
+        if req.get_voice is None:
+            raise
+        req.get_voice(missing.language)
+    return resolve_voice(req.settings, book_language)
 
 
 def _cluster_access(req: ConvertRequest):

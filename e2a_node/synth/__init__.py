@@ -32,6 +32,7 @@ from e2a_node.synth.base import Engine, VoiceInfo, VoiceSettings
 __all__ = [
     "ENGINES",
     "Engine",
+    "MissingVoiceError",
     "VoiceInfo",
     "VoiceSettings",
     "all_voices",
@@ -47,6 +48,14 @@ __all__ = [
 
 ENGINES = {"piper": "e2a_node.synth.piper", "coqui": "e2a_node.synth.coqui"}
 _BUILT_IN = frozenset(ENGINES)
+
+
+class MissingVoiceError(EngineError):
+    """No installed Piper voice speaks `language` (a BCP 47 tag); `e2a voices get` can fetch one."""
+
+    def __init__(self, message: str, language: str) -> None:
+        super().__init__(message)
+        self.language = language
 
 
 def register_engine(name: str, module_path: str) -> None:
@@ -135,7 +144,8 @@ def resolve_voice(settings: VoiceSettings, book_language: str | None) -> VoiceSe
     * coqui: the model is the user's choice; a multilingual model gets the book's language when
       no ``--language`` is given, a single-language one must speak an explicit ``--language``.
 
-    Raises EngineError (one line, naming the language and how to get a voice) when nothing fits.
+    Raises EngineError (one line, naming the language and how to get a voice) when nothing fits;
+    MissingVoiceError when it is only that no installed Piper voice speaks the language.
     """
     module = engine_module(settings.engine)
     wanted = languages.normalize(settings.language) or languages.normalize(book_language)
@@ -150,8 +160,9 @@ def resolve_voice(settings: VoiceSettings, book_language: str | None) -> VoiceSe
             return settings  # the bundled voice
         choice = _pick_voice(module.voices(), wanted)
         if choice is None:
-            raise EngineError(
-                f"No installed voice speaks {languages.describe(wanted)}. {languages.how_to_get_voice(wanted)}"
+            raise MissingVoiceError(
+                f"no Piper voice for {languages.describe(wanted)} installed: {languages.how_to_get_voice(wanted)}",
+                wanted,
             )
         return replace(settings, voice=choice.name)
 
@@ -178,7 +189,7 @@ def _check_speaks(settings: VoiceSettings, spoken: list[str] | None, language: s
     what = settings.voice or settings.model or settings.model_path or "the default voice"
     says = ", ".join(languages.describe(s) for s in spoken)
     raise EngineError(
-        f"voice {what} speaks {says}, not {languages.describe(language)}. "
+        f"voice {what} speaks {says}, not {languages.describe(language)}: "
         f"{languages.how_to_get_voice(language)}"
     )
 

@@ -3,18 +3,19 @@
 Books and voices spell languages many ways ("en", "en_US", "EN-gb", "eng", "zh-cn"). Everything
 here works on BCP 47-ish tags normalised to ``base`` or ``base-REGION`` (lower-case base,
 upper-case region). Codes and names come from `e2a_node.iso639`; the voice tables here are
-deliberately tiny: enough to suggest a Piper voice that exists in rhasspy/piper-voices.
+deliberately tiny: enough to recommend a Piper voice that exists in rhasspy/piper-voices, offline
+(`e2a voices get` and `convert --get-voice` fetch it from the catalog, e2a_node/voices/catalog.py).
 """
 
 from __future__ import annotations
 
 from e2a_node import iso639
 
-PIPER_VOICES_URL = "https://huggingface.co/rhasspy/piper-voices"
 XTTS_MODEL = "tts_models/multilingual/multi-dataset/xtts_v2"
 
-# One Piper voice per language that exists in rhasspy/piper-voices (medium quality where there is one).
-_PIPER_SUGGESTION = {
+# The recommended Piper voice per language, one that exists in rhasspy/piper-voices (medium quality
+# where there is one). Known without the network, so an offline error can still name a voice.
+_PIPER_RECOMMENDED = {
     "ar": "ar_JO-kareem-medium", "ca": "ca_ES-upc_ona-medium", "cs": "cs_CZ-jirka-medium",
     "da": "da_DK-talesyntese-medium", "de": "de_DE-thorsten-medium", "el": "el_GR-rapunzelina-low",
     "en": "en_US-lessac-medium", "es": "es_ES-davefx-medium", "fi": "fi_FI-harri-medium",
@@ -80,20 +81,20 @@ def describe(tag: str | None) -> str:
     return f"{name(norm)} ({norm})" if norm else "an unknown language"
 
 
+def recommended_piper_voice(tag: str | None) -> str | None:
+    """The Piper voice to get for `tag`'s language (``"fr-CA"`` -> ``"fr_FR-siwis-medium"``), or None."""
+    return _PIPER_RECOMMENDED.get(base(tag) or "")
+
+
 def how_to_get_voice(tag: str | None) -> str:
-    """One sentence telling the user how to get a voice for `tag`'s language."""
+    """How the user gets a voice for `tag`'s language, as a clause that follows a colon."""
     b = base(tag)
-    suggestion = _PIPER_SUGGESTION.get(b or "")
+    suggestion = recommended_piper_voice(tag)
     if suggestion:
-        piper = (
-            f"Get a Piper voice for it (download {suggestion}.onnx and .onnx.json from {PIPER_VOICES_URL}, "
-            f"then --voice PATH.onnx)"
-        )
+        piper = f"run `e2a voices get {suggestion}` (or convert with --get-voice, or pass --voice PATH.onnx)"
     else:
-        piper = (
-            f"Get a Piper voice for it (download a .onnx and its .onnx.json from {PIPER_VOICES_URL}, "
-            f"then --voice PATH.onnx)"
-        )
+        listing = "e2a voices list --remote" + (f" {b}" if b else "")
+        piper = f"find one with `{listing}` and run `e2a voices get NAME` (or pass --voice PATH.onnx)"
     if b in XTTS_LANGUAGES:
-        return f"{piper} or use XTTS (--engine coqui --model {XTTS_MODEL} --voice clip.wav --language {b})"
+        return f"{piper}; or use XTTS (--engine coqui --model {XTTS_MODEL} --voice clip.wav --language {b})"
     return piper
