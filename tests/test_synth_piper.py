@@ -204,7 +204,7 @@ def test_resolve_voice_french_book_without_voice():
     message = str(err.value)
     assert "\n" not in message
     assert "French (fr)" in message
-    assert "fr_FR-siwis-medium.onnx" in message and "rhasspy/piper-voices" in message
+    assert "run `e2a voices get fr_FR-siwis-medium`" in message and "--get-voice" in message
     assert "--voice PATH.onnx" in message
     assert "xtts_v2" in message and "--language fr" in message
 
