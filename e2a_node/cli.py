@@ -428,13 +428,16 @@ def node_main(verbose: bool) -> None:
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Let leaders name coqui model folders (--model-path) inside DIR; repeatable. Default: none, "
                    "leaders name voices and models only.")
+@click.option("--voice-store-limit", default="20G", show_default=True, metavar="SIZE",
+              help="Room for voices leaders send this node (kept in the state dir, least recently used go "
+                   "first), e.g. 500M, 20G.")
 @key_file_option
 @click.option("--insecure", is_flag=True,
               help="Without a cluster key, listen on a non-loopback address anyway: any host that reaches the port "
                    "can use this node and read the books it is sent.")
 def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], device: str, slots: int | None,
           threads: int | None, mdns: bool, mdns_interface: str | None, state_dir: Path | None,
-          allow_model_dirs: tuple[Path, ...], key_file: Path | None, insecure: bool) -> None:
+          allow_model_dirs: tuple[Path, ...], voice_store_limit: str, key_file: Path | None, insecure: bool) -> None:
     """Serve this machine's voices to e2a leaders on the LAN until Ctrl-C.
 
     With the cluster key (`e2a cluster init` / `join`), only machines holding it get in (mutual
@@ -446,15 +449,23 @@ def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], devi
       e2a-node serve --host 127.0.0.1                      # this machine only, no key needed
       e2a-node serve --engine coqui --device cuda:1 --port 50052 --name gpu1
       e2a-node serve --engine coqui --allow-model-dir ~/models
+      e2a-node serve --voice-store-limit 5G
     """
     from e2a_node.serve import ServeOptions, run_node
+    from e2a_node.voices.store import parse_size
+
+    try:
+        store_bytes = parse_size(voice_store_limit)
+    except ValueError as exc:
+        raise click.ClickException(f"--voice-store-limit: {exc}") from None
 
     from e2a_node.node import default_slots
 
     run_node(ServeOptions(host=host, port=port, name=name, engines=list(engines), device=device,
                           slots=slots or default_slots(device, engines[0] if len(engines) == 1 else "piper"),
                           threads=threads, mdns=mdns, mdns_interface=mdns_interface, state_dir=state_dir,
-                          allow_model_dirs=list(allow_model_dirs), key_file=key_file, insecure=insecure))
+                          allow_model_dirs=list(allow_model_dirs), voice_store_bytes=store_bytes,
+                          key_file=key_file, insecure=insecure))
 
 
 class ClickUI:

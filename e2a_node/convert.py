@@ -255,6 +255,20 @@ def _traits_from_a_peer(discovery, access, bundle) -> VoiceTraits:
     return traits
 
 
+def _voice_files_for_peers(settings: VoiceSettings):
+    """The voice's files (by content) and their folder, for nodes that lack them; (None, None)
+    when they cannot travel (another engine, or this machine does not have them)."""
+    from e2a_node.voice_bundle import voice_files
+    from e2a_node.voices.manifest import HashCache
+
+    try:
+        found = voice_files(settings, HashCache.default())
+    except E2AError as exc:
+        log.info("the voice's files will not be sent to nodes: %s", exc)
+        return None, None
+    return found if found is not None else (None, None)
+
+
 def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
     """This machine's voices: one per slot, each on its share of the cores.
 
@@ -298,9 +312,11 @@ def _synthesize(plan, store, settings, traits, engines, discovery, access, req: 
     if discovery is not None:
         from e2a_node.rpc.member import GrpcConnector
 
+        files, folder = _voice_files_for_peers(settings)
         options.connector = GrpcConnector(job_id=plan.job_id, leader_id=options.leader_id,
-                                          bundle=bundle_for_peers(settings), traits=traits,
-                                          texts=[s.text for s in plan.segments], identity=access.identity)
+                                          bundle=bundle_for_peers(settings, files), traits=traits,
+                                          texts=[s.text for s in plan.segments], identity=access.identity,
+                                          voice_folder=folder)
     report = asyncio.run(JobDriver(plan, store, traits, options, ui).run())
     if discovery is None:
         return ""

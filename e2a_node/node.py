@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from e2a_node import __version__
@@ -33,7 +33,10 @@ from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
 from e2a_node.synth import ENGINES, all_voices, engine_module, load_engine
 from e2a_node.synth.base import Engine, VoiceSettings, VoiceTraits
-from e2a_node.voice_bundle import ClipCache, VoiceBundle, check_from_wire, settings_on_this_node
+from e2a_node.voice_bundle import (ClipCache, VoiceBundle, check_from_wire, local_copy, settings_for_files,
+                                   settings_on_this_node)
+from e2a_node.voices.manifest import HashCache, VoiceManifest
+from e2a_node.voices.store import VoiceStore
 from e2a_node.wire import PROTOCOL_VERSION
 from e2a_node.worker import MAX_SEGMENT_CHARS, LeaseRunner, Outbox, WorkItem, calibrate
 
@@ -55,6 +58,8 @@ VOICE_LOAD_BURST = 10
 VOICE_LOADS_PER_SECOND = 2.0
 # Loads at once: more would only fight for the same disk, cores and GPU memory.
 PARALLEL_LOADS = 2
+# Room for voices leaders send (--voice-store-limit): a dozen Piper voices or a few XTTS models.
+DEFAULT_VOICE_STORE_BYTES = 20 << 30
 
 
 @dataclass
@@ -66,6 +71,14 @@ class Admission:
     traits: VoiceTraits | None = None
     speed: float = 0.0
     limited: bool = False
+    missing: list[tuple[str, int]] = field(default_factory=list)  # the voice's files it lacks first
+
+
+class _VoiceMissing(Exception):
+    """The voice cannot be loaded yet: `admission` says what to send first (or to wait)."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
 
 
 class WorkRefused(E2AError):
@@ -184,7 +197,8 @@ class NodeService:
     def __init__(self, *, name: str, device: str = "cpu", slots: int = 1, threads: int | None = None,
                  state_dir: Path, node_id: str | None = None, model_dirs: Sequence[Path] = (),
                  loader: Callable[[VoiceSettings], Engine] = load_engine,
-                 load_rate: float = VOICE_LOADS_PER_SECOND, load_burst: int = VOICE_LOAD_BURST) -> None:
+                 load_rate: float = VOICE_LOADS_PER_SECOND, load_burst: int = VOICE_LOAD_BURST,
+                 voice_store_bytes: int = DEFAULT_VOICE_STORE_BYTES) -> None:
         """`model_dirs`: folders a leader's `model_path` may point into (none: no model_path is
         taken); `loader` loads an engine (a test may slow it down)."""
         if slots < 1:
@@ -199,6 +213,9 @@ class NodeService:
         self.engines = installed_engines()
         self.model_dirs = [_allowed_dir(d) for d in model_dirs]
         self.clips = ClipCache(state_dir / "clips")
+        self.voice_store = VoiceStore(state_dir / "voices", voice_store_bytes)
+        self.hash_cache = HashCache(state_dir / "voice-hashes.json")
+        self._receiving: dict[str, list[int]] = {}  # voice id -> [bytes held, total] while it arrives
         self.executor = ThreadPoolExecutor(slots + 1, thread_name_prefix="e2a-node")
         self._load_executor = ThreadPoolExecutor(PARALLEL_LOADS, thread_name_prefix="e2a-load")
         self._loader = loader
@@ -214,7 +231,10 @@ class NodeService:
         return NodeInfo(node_id=self.node_id, name=self.name, protocol_version=PROTOCOL_VERSION,
                         software_version=__version__, engines=self.engines, device=self.device,
                         slots=self.slots, busy_slots=self._busy, speed=self._speed, jobs=self._jobs,
-                        address=self.address)
+                        address=self.address, voice_store_bytes=self.voice_store.usage()[0],
+                        voice_store_limit=self.voice_store.usage()[1],
+                        receiving_bytes=sum(held for held, _ in self._receiving.values()),
+                        receiving_total=sum(total for _, total in self._receiving.values()))
 
     async def admit(self, protocol_version: int, bundle: VoiceBundle, expected_fingerprint: str) -> Admission:
         """Can this node speak for a job with this voice? Loads (and keeps) the voice to find out."""
@@ -273,7 +293,9 @@ class NodeService:
             voice.pins += 1
         else:
             try:
-                local = check_from_wire(bundle, self.model_dirs)
+                local = await self._settings_for(bundle)
+            except _VoiceMissing as exc:
+                return exc.admission, None
             except E2AError as exc:
                 return Admission(False, f"node {self.name} cannot load the voice: {exc}"), None
             if not self._load_budget.take():
@@ -293,6 +315,51 @@ class NodeService:
                                     f"{voice.traits.fingerprint[:18]}… vs the leader's {expected_fingerprint[:18]}…): "
                                     "a different voice file or engine version would change the audio"), None
         return Admission(True, traits=voice.traits, speed=voice.speed), voice
+
+    async def _settings_for(self, bundle: VoiceBundle) -> VoiceSettings:
+        """What this node loads for the bundle's voice: its own copy of the voice's files (the
+        store, or the same files in its voices folder), else the voice by name. _VoiceMissing
+        (with the files to send) when the leader has files this node lacks."""
+        if bundle.files is None:
+            return check_from_wire(bundle, self.model_dirs)
+        files = bundle.files
+        folder = self.voice_store.find(files.voice_id)
+        if folder is None:
+            loop = asyncio.get_running_loop()  # hashing a voice (once: the cache keeps it) takes a while
+            folder = await loop.run_in_executor(self._load_executor, local_copy, bundle, self.hash_cache)
+        if folder is not None:
+            return settings_for_files(bundle, folder)
+        settings_for_files(bundle, self.voice_store.root)  # a voice this node could never load: say so now
+        if files.voice_id in self._receiving:
+            raise _VoiceMissing(Admission(False, f"node {self.name} is receiving this voice from another leader",
+                                          limited=True))
+        with self.voice_store.receive(files) as receiving:  # makes room, or says why there is none
+            missing = [(f.path, offset) for f, offset in receiving.missing()]
+        raise _VoiceMissing(Admission(False, f"node {self.name} needs the voice's files ({len(missing)} to send)",
+                                      missing=missing))
+
+    async def receive_voice(self, files: VoiceManifest, pieces) -> bool:
+        """Keep what a leader sends of a voice's files (`pieces`: (path, offset, data) in order) in
+        the voice store; True when the voice is complete and verified. E2AError (one line) for a
+        piece the store refuses: a wrong offset, a file that fails its hash, no room."""
+        if files.engine not in self.engines:
+            raise E2AError(f"engine {files.engine!r} is not installed on node {self.name}")
+        if files.voice_id in self._receiving:
+            raise WorkRefused(f"node {self.name} is already receiving this voice")
+        loop = asyncio.get_running_loop()
+        with self.voice_store.receive(files) as receiving:
+            held = files.total_bytes - sum(f.size - offset for f, offset in receiving.missing())
+            progress = self._receiving[files.voice_id] = [held, files.total_bytes]
+            try:
+                async for path, offset, data in pieces:
+                    await loop.run_in_executor(self._load_executor, receiving.write, path, offset, data)
+                    progress[0] += len(data)
+                if receiving.missing():
+                    return False
+                await loop.run_in_executor(self._load_executor, receiving.complete)
+                return True
+            finally:
+                del self._receiving[files.voice_id]
 
     async def _pinned_load(self, bundle: VoiceBundle, local: VoiceSettings) -> _Voice:
         """Load the voice (or join the load already running for it) and pin it."""

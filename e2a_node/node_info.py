@@ -18,6 +18,10 @@ class NodeInfo:
     speed: float = 0.0  # chars/s per slot of the last voice it measured; 0 = not measured yet
     jobs: int = 0
     address: str = ""
+    voice_store_bytes: int = 0  # voices received from leaders, kept in its store
+    voice_store_limit: int = 0
+    receiving_bytes: int = 0  # a voice arriving now: bytes in / total
+    receiving_total: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

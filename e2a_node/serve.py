@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from e2a_node.errors import E2AError
-from e2a_node.node import NodeService, default_threads
+from e2a_node.node import DEFAULT_VOICE_STORE_BYTES, NodeService, default_threads
 from e2a_node.wire import DEFAULT_PORT, PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class ServeOptions:
     mdns_interface: str | None = None
     state_dir: Path | None = None
     allow_model_dirs: list[Path] = field(default_factory=list)  # where a leader's model_path may point
+    voice_store_bytes: int = DEFAULT_VOICE_STORE_BYTES  # room for voices leaders send
     key_file: Path | None = None  # the cluster key; None = $E2A_CLUSTER_KEY_FILE or the default file
     insecure: bool = False  # without a key, listen beyond loopback anyway (plain text, no access control)
 
@@ -64,7 +65,7 @@ async def _serve(opt: ServeOptions) -> None:
     name = opt.name or (socket.gethostname() if opt.port in (DEFAULT_PORT, 0) else f"{socket.gethostname()}-{opt.port}")
     service = NodeService(name=name, device=opt.device, slots=opt.slots,
                           threads=opt.threads or default_threads(opt.slots), state_dir=state_dir,
-                          model_dirs=opt.allow_model_dirs)
+                          model_dirs=opt.allow_model_dirs, voice_store_bytes=opt.voice_store_bytes)
     if opt.engines:
         unknown = [e for e in opt.engines if e not in service.engines]
         if unknown:

@@ -27,6 +27,7 @@ from pathlib import Path
 from e2a_node.errors import E2AError
 from e2a_node.synth import settings_from_wire, takes_voice_clip
 from e2a_node.synth.base import VoiceSettings
+from e2a_node.voices.manifest import HashCache, VoiceManifest, manifest_of
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +68,22 @@ class VoiceBundle:
     clip: bytes | None = None
     clip_sha256: str = ""
     clip_suffix: str = ""
+    files: VoiceManifest | None = None  # the voice as files, when the leader has them to send
 
     @property
     def key(self) -> tuple:
         """Identifies the voice a peer must load (a loaded engine is reused for the same key)."""
         s = self.settings
-        return (s.engine, s.voice, s.model, s.model_path, s.language, s.deterministic, self.clip_sha256)
+        return (s.engine, s.voice, s.model, s.model_path, s.language, s.deterministic, self.clip_sha256,
+                self.files.voice_id if self.files else "")
 
     def by_hash(self) -> "VoiceBundle":
         """The same voice with the clip named by its hash only (the peer cached the bytes)."""
         return replace(self, clip=None)
 
 
-def bundle_for_peers(settings: VoiceSettings) -> VoiceBundle:
-    """The leader's resolved settings, made portable."""
+def bundle_for_peers(settings: VoiceSettings, files: VoiceManifest | None = None) -> VoiceBundle:
+    """The leader's resolved settings, made portable; `files`: the voice's files (voice_files)."""
     voice = settings.voice
     clip = None
     sha = suffix = ""
@@ -95,7 +98,57 @@ def bundle_for_peers(settings: VoiceSettings) -> VoiceBundle:
     portable = VoiceSettings(engine=settings.engine, voice=voice, model=settings.model,
                              model_path=settings.model_path, language=settings.language,
                              deterministic=settings.deterministic)
-    return VoiceBundle(portable, clip, sha, suffix)
+    return VoiceBundle(portable, clip, sha, suffix, files)
+
+
+def voice_files(settings: VoiceSettings, hash_cache: HashCache | None = None) -> tuple[VoiceManifest, Path] | None:
+    """The files of the leader's voice, named by content, and the folder they are in: what a node
+    without them is sent. Piper voices (the .onnx and its .onnx.json); None for other engines."""
+    if settings.engine != "piper":
+        return None
+    from e2a_node.synth import piper
+
+    model, config = piper.voice_files(settings.voice)
+    if config.parent != model.parent:
+        return None  # a layout no node could rebuild by name
+    return manifest_of("piper", model.parent, [model.name, config.name], hash_cache), model.parent
+
+
+def settings_for_files(bundle: VoiceBundle, folder: Path) -> VoiceSettings:
+    """The settings that load the bundle's voice from this node's copy of its files in `folder`."""
+    settings, files = bundle.settings, bundle.files
+    assert files is not None
+    if settings.language is not None and not _LANGUAGE.fullmatch(settings.language):
+        raise E2AError(f"language {settings.language[:40]!r} is not a language tag (e.g. en, en-US)")
+    if settings.engine != "piper" or files.engine != "piper":
+        raise E2AError(f"voice files for the {settings.engine[:40]} engine are not taken (piper voices only)")
+    models = [f.path for f in files.files if f.path.endswith(".onnx")]
+    if len(models) != 1 or len(files.files) != 2 or settings.model or settings.model_path \
+            or not any(f.path == models[0] + ".json" for f in files.files):
+        raise E2AError("a piper voice is sent as NAME.onnx and NAME.onnx.json, nothing else")
+    return replace(settings, voice=str(folder / models[0]))
+
+
+def local_copy(bundle: VoiceBundle, hash_cache: HashCache | None = None) -> Path | None:
+    """The folder of this node's own copy of the bundle's voice files (its voices folder, the
+    bundled voice) when the files there are the very same; None when it has none."""
+    files = bundle.files
+    if files is None or bundle.settings.engine != "piper":
+        return None
+    from e2a_node.synth import piper
+
+    try:
+        model, _ = piper.voice_files(piper.from_wire(bundle.settings).voice)
+    except E2AError:
+        return None
+    folder = model.parent
+    if any(not (folder / f.path).is_file() or (folder / f.path).stat().st_size != f.size for f in files.files):
+        return None
+    try:
+        same = manifest_of(files.engine, folder, [f.path for f in files.files], hash_cache).voice_id == files.voice_id
+    except E2AError:
+        return None
+    return folder if same else None
 
 
 def check_from_wire(bundle: VoiceBundle, model_dirs: Sequence[Path] = ()) -> VoiceSettings:

@@ -6,6 +6,6 @@ leader's version without importing the gRPC layer that serves it.
 """
 
 # Bump when a leader and a node of different versions could no longer work one job together.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: voices travel as files (ReceiveVoice)
 # What `e2a-node serve` listens on, and what a --cluster target without a port means.
 DEFAULT_PORT = 50051

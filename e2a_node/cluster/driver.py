@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from e2a_node.audio import SegmentStore
 from e2a_node.cluster.admission import Admission, Connector
-from e2a_node.cluster.members import LOCAL, Audio, LocalMember, Member
+from e2a_node.cluster.members import LOCAL, Audio, LocalMember, Member, VoiceTransfer
 from e2a_node.cluster.report import AudioTally, Timeline, job_report, status_line, write_report
 from e2a_node.clusterkey import ClusterAccess
 from e2a_node.errors import E2AError
@@ -86,11 +86,13 @@ class JobDriver:
         self.peer_table = None  # the admission's PeerTable; None: the default backoff
         self.tally: defaultdict[str, AudioTally] = defaultdict(AudioTally)
         self.timeline = Timeline()
+        self.transfers: dict[str, VoiceTransfer] = {}  # the latest word of each node being sent the voice
         self._left: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._pcm: bytes | None = None  # the audio of the event being handled
         self._trace = None
-        self._before = {Audio: self._on_audio, NodeJoined: self._on_joined, NodeLeft: self._on_left}
+        self._before = {Audio: self._on_audio, NodeJoined: self._on_joined, NodeLeft: self._on_left,
+                        VoiceTransfer: self._on_transfer}
         self._carry = {Assign: self._assign, Accept: self._accept, Drop: self._drop, RequestSteal: self._steal,
                        Revoke: self._revoke, RemoveNode: self._remove, Compare: self._compare,
                        Discard: self._discard, GiveUp: self._give_up, JobDone: self._done}
@@ -166,6 +168,15 @@ class JobDriver:
         if problem:
             return AudioInvalid(audio.node, audio.lease, audio.index, problem)
         return AudioReceived(audio.node, audio.lease, audio.index)
+
+    def _on_transfer(self, event: VoiceTransfer) -> None:
+        """Not the scheduler's business: a node joins (NodeJoined) once its voice is in."""
+        first = event.node not in self.transfers
+        self.transfers[event.node] = event
+        if first or event.finished:
+            self.timeline.mark(self.now(), "voice" if first else "voice-done", event.node, bytes=event.done,
+                               total=event.total, source=event.source)
+        return None
 
     def _on_joined(self, event: NodeJoined):
         self.timeline.mark(self.now(), "joined", event.node, slots=event.slots)
@@ -255,9 +266,10 @@ class JobDriver:
     def status_line(self) -> str:
         if self.opt.discovery is None:
             return ""  # this machine alone: the totals say it all
-        return status_line(self.sched.progress(), self.members, self.tally)
+        return status_line(self.sched.progress(), self.members, self.tally, self.transfers)
 
     def report(self) -> dict:
         return job_report(job_id=self.plan.job_id, book=str(self.plan.book.source_path), wall_seconds=self.now(),
                           stats=self.sched.stats(), members=self.members, tally=self.tally,
-                          timeline=self.timeline, config=self.opt.scheduler, policy=self.opt.policy)
+                          timeline=self.timeline, config=self.opt.scheduler, policy=self.opt.policy,
+                          transfers=self.transfers)

@@ -34,6 +34,20 @@ class Audio:
     synth_seconds: float
 
 
+@dataclass(frozen=True)
+class VoiceTransfer:
+    """A node being sent the job's voice files before it can join: it holds `done` of `total`
+    bytes, `sent` of them in this job from `source` ("leader" or the node sending them);
+    `finished` once they are all in and verified."""
+
+    node: str
+    done: int
+    total: int
+    sent: int = 0
+    source: str = "leader"
+    finished: bool = False
+
+
 class Member(Protocol):
     name: str
     address: str  # where it is, for people ("this machine", "10.0.0.5:50051")

@@ -29,8 +29,10 @@ class Timeline(list):
         self.append({"t": round(t, 3), "event": event, "node": node, **details})
 
 
-def status_line(progress: Progress, members: Mapping, tally: Mapping[str, AudioTally]) -> str:
-    """Each node's share of the work so far and its speed (x real time), for the progress bar."""
+def status_line(progress: Progress, members: Mapping, tally: Mapping[str, AudioTally],
+                transfers: Mapping | None = None) -> str:
+    """Each node's share of the work so far and its speed (x real time), and the nodes still
+    being sent the voice ("fetching voice 340/1800 MB"), for the progress bar."""
     parts = []
     for name, share in progress.per_node.items():
         member, t = members.get(name), tally.get(name)
@@ -38,11 +40,21 @@ def status_line(progress: Progress, members: Mapping, tally: Mapping[str, AudioT
             continue
         speed = t.audio_seconds / max(t.synth_seconds, 1e-6) * member.slots
         parts.append(f"{name} {share['share'] * 100:.0f}% {speed:.0f}x")
+    for name, t in (transfers or {}).items():
+        if not t.finished:
+            parts.append(f"{name} fetching voice {t.done / MB:.0f}/{t.total / MB:.0f} MB")
     return " · ".join(parts)
 
 
+MB = 1_000_000
+
+
 def job_report(*, job_id: str, book: str, wall_seconds: float, stats: JobStats, members: Mapping,
-               tally: Mapping[str, AudioTally], timeline: list, config: SchedulerConfig, policy: str) -> dict:
+               tally: Mapping[str, AudioTally], timeline: list, config: SchedulerConfig, policy: str,
+               transfers: Mapping | None = None) -> dict:
+    """The --report JSON. `transfers`: the voice files sent to each node for this job (by name);
+    `voice_bytes_received` is 0 for a node that already had the voice."""
+    transfers = transfers or {}
     nodes = []
     for ns in stats.nodes:
         member, t = members.get(ns.node), tally.get(ns.node, AudioTally())
@@ -68,6 +80,8 @@ def job_report(*, job_id: str, book: str, wall_seconds: float, stats: JobStats, 
             "verify_failed": ns.verify_failed,
             "discarded": ns.discarded,
             "speed_chars_per_second": round(ns.speed, 2),
+            "voice_bytes_received": transfers[ns.node].sent if ns.node in transfers else 0,
+            "voice_source": transfers[ns.node].source if ns.node in transfers else "",
         })
     return {
         "job_id": job_id,
@@ -95,6 +109,8 @@ def job_report(*, job_id: str, book: str, wall_seconds: float, stats: JobStats, 
         "timeline": list(timeline),
         "scheduler": config.to_dict(),
         "policy": policy,
+        "voice_transfers": {name: {"bytes": t.sent, "held": t.done, "total": t.total, "source": t.source, "finished": t.finished}
+                            for name, t in transfers.items()},
     }
 
 

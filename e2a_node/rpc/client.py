@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 
@@ -19,14 +20,15 @@ from e2a_node.clusterkey import MDNS_PROPERTY, ClusterAccess, Identity
 from e2a_node.discovery.base import NodeAddress
 from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
-from e2a_node.rpc import CHANNEL_OPTIONS, PROTOCOL_VERSION
+from e2a_node.rpc import CHANNEL_OPTIONS, CHUNK_BYTES, PROTOCOL_VERSION
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
-from e2a_node.rpc.codec import bundle_to_pb, clean, info_from_pb, traits_from_pb
+from e2a_node.rpc.codec import bundle_to_pb, clean, info_from_pb, manifest_to_pb, needs_from_pb, traits_from_pb
 from e2a_node.rpc.tls import CHANNEL_TLS_OPTIONS, channel_credentials, describe_channel_failure
 from e2a_node.scheduler import Heartbeat, RevokeAck, SegmentFailed, StealReply
 from e2a_node.synth.base import VoiceTraits
 from e2a_node.voice_bundle import VoiceBundle
+from e2a_node.voices.manifest import VoiceManifest
 from e2a_node.worker import WorkItem
 
 HANDSHAKE_TIMEOUT = 300.0  # loading a big model (XTTS) on a slow disk takes a while
@@ -50,6 +52,7 @@ class Admitted:
     reason: str
     traits: VoiceTraits | None
     speed: float
+    missing: list[tuple[str, int]] = field(default_factory=list)  # the voice's files it lacks: (path, offset)
 
 
 @dataclass
@@ -102,7 +105,40 @@ class PeerClient:
             protocol_version=PROTOCOL_VERSION, leader_id=leader_id, settings=bundle_to_pb(bundle),
             expected_fingerprint=expected_fingerprint), timeout=timeout)
         traits = traits_from_pb(reply.traits) if reply.accepted else None
-        return Admitted(info_from_pb(reply.info), reply.accepted, clean(reply.reason), traits, reply.speed)
+        missing = []
+        if reply.missing and not reply.accepted and bundle.files is not None:
+            try:
+                missing = needs_from_pb(reply.missing, bundle.files)
+            except E2AError as exc:
+                raise PeerMisbehaved(str(exc)) from None
+        return Admitted(info_from_pb(reply.info), reply.accepted, clean(reply.reason), traits, reply.speed, missing)
+
+    async def send_voice(self, files: VoiceManifest, folder: Path, missing: list[tuple[str, int]],
+                         sent: Callable[[int], None]) -> bool:
+        """Stream the `missing` parts of the voice's files from `folder` (each from the offset the
+        node holds) and say how many bytes went each time (`sent`); True when the node has the
+        whole voice, verified. A stream that breaks resumes next time from what arrived."""
+        async def pieces():
+            first = True
+            for path, offset in missing:
+                with open(folder / path, "rb") as f:
+                    f.seek(offset)
+                    while True:  # the last piece of each file is short (empty for an empty file)
+                        data = await asyncio.to_thread(f.read, CHUNK_BYTES)
+                        msg = pb.VoiceData(path=path, offset=offset, data=data)
+                        if first:
+                            msg.manifest.CopyFrom(manifest_to_pb(files))
+                            first = False
+                        yield msg
+                        offset += len(data)
+                        sent(len(data))
+                        if len(data) < CHUNK_BYTES:
+                            break
+
+        # generous: a 2 GB model at 2 MB/s, plus the node's hashing
+        timeout = 120.0 + files.total_bytes / 2e6
+        receipt = await self.stub.ReceiveVoice(pieces(), timeout=timeout)
+        return receipt.complete
 
     def work(self, node: str, max_bytes: Callable[[int], int] | None = None) -> "WorkStream":
         return WorkStream(node, self.stub.Work(), max_bytes)

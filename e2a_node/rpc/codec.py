@@ -6,10 +6,14 @@ bounded, so a peer can neither flood a log nor forge lines or terminal escapes i
 
 from __future__ import annotations
 
+from e2a_node.errors import E2AError
 from e2a_node.node_info import NodeInfo
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.synth.base import VoiceSettings, VoiceTraits
 from e2a_node.voice_bundle import VoiceBundle
+from e2a_node.voices.manifest import VoiceManifest, check_manifest
+
+MAX_NEEDS = 64  # a voice has at most this many files (voices.manifest), so no more can be missing
 
 
 def bundle_to_pb(bundle: VoiceBundle) -> pb.VoiceSettings:
@@ -18,6 +22,7 @@ def bundle_to_pb(bundle: VoiceBundle) -> pb.VoiceSettings:
         engine=s.engine, voice=s.voice or "", model=s.model or "", model_path=s.model_path or "",
         language=s.language or "", deterministic=s.deterministic,
         voice_clip=bundle.clip or b"", voice_clip_sha256=bundle.clip_sha256, voice_clip_suffix=bundle.clip_suffix,
+        files=manifest_to_pb(bundle.files) if bundle.files is not None else None,
     )
 
 
@@ -26,7 +31,35 @@ def bundle_from_pb(msg: pb.VoiceSettings) -> VoiceBundle:
         engine=msg.engine, voice=msg.voice or None, model=msg.model or None,
         model_path=msg.model_path or None, language=msg.language or None, deterministic=msg.deterministic,
     )
-    return VoiceBundle(settings, msg.voice_clip or None, msg.voice_clip_sha256, msg.voice_clip_suffix)
+    files = manifest_from_pb(msg.files) if msg.HasField("files") else None
+    return VoiceBundle(settings, msg.voice_clip or None, msg.voice_clip_sha256, msg.voice_clip_suffix, files)
+
+
+def manifest_to_pb(m: VoiceManifest) -> pb.VoiceManifest:
+    return pb.VoiceManifest(engine=m.engine, files=[pb.VoiceFile(path=f.path, size=f.size, sha256=f.sha256)
+                                                    for f in m.files])
+
+
+def manifest_from_pb(msg: pb.VoiceManifest) -> VoiceManifest:
+    """A manifest from the other side, checked (E2AError, one line, for anything refused)."""
+    return check_manifest({"engine": msg.engine,
+                           "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in msg.files]})
+
+
+def needs_to_pb(needs) -> list[pb.FileNeed]:
+    return [pb.FileNeed(path=path, offset=offset) for path, offset in needs]
+
+
+def needs_from_pb(msgs, manifest: VoiceManifest) -> list[tuple[str, int]]:
+    """What a node says it lacks of `manifest`, checked against it: E2AError for a file the voice
+    does not have or an offset past the file's end (no honest node says either)."""
+    sizes = {f.path: f.size for f in manifest.files}
+    needs = []
+    for msg in msgs[:MAX_NEEDS + 1]:
+        if msg.path not in sizes or msg.offset > sizes[msg.path] or len(needs) == MAX_NEEDS:
+            raise E2AError(f"the node asked for {clean(msg.path, 80)!r} at {msg.offset}: not a part of the voice")
+        needs.append((msg.path, msg.offset))
+    return needs
 
 
 def traits_to_pb(t: VoiceTraits) -> pb.VoiceTraits:
@@ -57,7 +90,9 @@ def info_to_pb(info: NodeInfo) -> pb.NodeInfo:
         software_version=info.software_version,
         engines=[pb.EngineInfo(name=name, voices=voices) for name, voices in info.engines.items()],
         device=info.device, slots=info.slots, busy_slots=info.busy_slots, speed=info.speed,
-        jobs=info.jobs, address=info.address,
+        jobs=info.jobs, address=info.address, voice_store_bytes=info.voice_store_bytes,
+        voice_store_limit=info.voice_store_limit, receiving_bytes=info.receiving_bytes,
+        receiving_total=info.receiving_total,
     )
 
 
@@ -73,4 +108,6 @@ def info_from_pb(msg: pb.NodeInfo) -> NodeInfo:
         protocol_version=msg.protocol_version, software_version=clean(msg.software_version, NAME_CHARS),
         engines=engines, device=clean(msg.device, NAME_CHARS), slots=msg.slots, busy_slots=msg.busy_slots,
         speed=msg.speed, jobs=msg.jobs, address=clean(msg.address, 100),
+        voice_store_bytes=msg.voice_store_bytes, voice_store_limit=msg.voice_store_limit,
+        receiving_bytes=msg.receiving_bytes, receiving_total=msg.receiving_total,
     )

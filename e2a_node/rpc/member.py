@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import grpc
 
 from e2a_node.cluster.admission import Outcome
+from e2a_node.cluster.members import VoiceTransfer
 from e2a_node.clusterkey import Identity
 from e2a_node.peer_checks import max_audio_bytes, traits_mismatch
 from e2a_node.rpc.client import PeerClient, PeerMisbehaved, WorkStream
@@ -87,9 +89,11 @@ class GrpcConnector:
     """Connects the job to peers over gRPC (mutual TLS when `identity` is the cluster's)."""
 
     def __init__(self, *, job_id: str, leader_id: str, bundle: VoiceBundle, traits: VoiceTraits,
-                 texts: Sequence[str], identity: Identity | None = None) -> None:
+                 texts: Sequence[str], identity: Identity | None = None, voice_folder: Path | None = None) -> None:
+        """`voice_folder`: where this machine has the files of `bundle.files`, to send a node
+        that lacks them (None: nodes must have the voice already)."""
         self.job_id, self.leader_id, self.bundle, self.traits = job_id, leader_id, bundle, traits
-        self.texts, self.identity = texts, identity
+        self.texts, self.identity, self.voice_folder = texts, identity, voice_folder
 
     def max_bytes(self, index: int) -> int:
         """The longest audio sentence `index` can take (0: not a sentence of this job)."""
@@ -102,11 +106,17 @@ class GrpcConnector:
         try:
             admitted = await client.handshake(self.leader_id, self.bundle, self.traits.fingerprint)
             node_id, name = admitted.info.node_id, name_for(admitted.info.name)
+            if not admitted.accepted and admitted.missing and self.voice_folder is not None:
+                if await self._send_voice(client, name, admitted.missing, events):
+                    admitted = await client.handshake(self.leader_id, self.bundle, self.traits.fingerprint)
             if not admitted.accepted:
                 await client.close()
                 return Outcome(PeerState.REFUSED, admitted.reason, name, node_id)
             stream = client.work(name, self.max_bytes)
             started = await stream.start(self.job_id, self.leader_id, self.bundle.by_hash(), self.traits.fingerprint)
+        except PeerMisbehaved as exc:
+            await client.close()
+            return Outcome(PeerState.BANNED, f"it misbehaved: {exc}")
         except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
             await client.close()
             if isinstance(exc, asyncio.TimeoutError):
@@ -124,3 +134,32 @@ class GrpcConnector:
             return Outcome(PeerState.BUSY, started.reason, name, node_id)
         member = RemoteMember(name, addr.target, started.slots, started.speed, client, stream, events)
         return Outcome(PeerState.JOINED, "", name, node_id, member)
+
+    async def _send_voice(self, client: PeerClient, name: str, missing: list[tuple[str, int]],
+                          events: asyncio.Queue) -> bool:
+        """Send the node the voice files it lacks, saying how far it got on `events` (at most a
+        few times a second); True when it has them all."""
+        files = self.bundle.files
+        assert files is not None and self.voice_folder is not None
+        sizes = {f.path: f.size for f in files.files}
+        held = files.total_bytes - sum(sizes[path] - offset for path, offset in missing)
+        sent, last = 0, 0.0
+        loop = asyncio.get_running_loop()
+        events.put_nowait(VoiceTransfer(name, held, files.total_bytes))
+
+        def progress(n: int) -> None:
+            nonlocal sent, last
+            sent += n
+            if loop.time() - last >= PROGRESS_SECONDS:
+                last = loop.time()
+                events.put_nowait(VoiceTransfer(name, held + sent, files.total_bytes, sent))
+
+        try:
+            complete = await client.send_voice(files, self.voice_folder, missing, progress)
+        finally:
+            events.put_nowait(VoiceTransfer(name, held + sent, files.total_bytes, sent))
+        events.put_nowait(VoiceTransfer(name, held + sent, files.total_bytes, sent, finished=complete))
+        return complete
+
+
+PROGRESS_SECONDS = 0.5

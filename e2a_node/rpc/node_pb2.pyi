@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class VoiceSettings(_message.Message):
-    __slots__ = ("engine", "voice", "model", "model_path", "language", "deterministic", "voice_clip", "voice_clip_sha256", "voice_clip_suffix")
+    __slots__ = ("engine", "voice", "model", "model_path", "language", "deterministic", "voice_clip", "voice_clip_sha256", "voice_clip_suffix", "files")
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class VoiceSettings(_message.Message):
     VOICE_CLIP_FIELD_NUMBER: _ClassVar[int]
     VOICE_CLIP_SHA256_FIELD_NUMBER: _ClassVar[int]
     VOICE_CLIP_SUFFIX_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     engine: str
     voice: str
     model: str
@@ -26,7 +27,34 @@ class VoiceSettings(_message.Message):
     voice_clip: bytes
     voice_clip_sha256: str
     voice_clip_suffix: str
-    def __init__(self, engine: _Optional[str] = ..., voice: _Optional[str] = ..., model: _Optional[str] = ..., model_path: _Optional[str] = ..., language: _Optional[str] = ..., deterministic: _Optional[bool] = ..., voice_clip: _Optional[bytes] = ..., voice_clip_sha256: _Optional[str] = ..., voice_clip_suffix: _Optional[str] = ...) -> None: ...
+    files: VoiceManifest
+    def __init__(self, engine: _Optional[str] = ..., voice: _Optional[str] = ..., model: _Optional[str] = ..., model_path: _Optional[str] = ..., language: _Optional[str] = ..., deterministic: _Optional[bool] = ..., voice_clip: _Optional[bytes] = ..., voice_clip_sha256: _Optional[str] = ..., voice_clip_suffix: _Optional[str] = ..., files: _Optional[_Union[VoiceManifest, _Mapping]] = ...) -> None: ...
+
+class VoiceFile(_message.Message):
+    __slots__ = ("path", "size", "sha256")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    size: int
+    sha256: str
+    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class VoiceManifest(_message.Message):
+    __slots__ = ("engine", "files")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    files: _containers.RepeatedCompositeFieldContainer[VoiceFile]
+    def __init__(self, engine: _Optional[str] = ..., files: _Optional[_Iterable[_Union[VoiceFile, _Mapping]]] = ...) -> None: ...
+
+class FileNeed(_message.Message):
+    __slots__ = ("path", "offset")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    offset: int
+    def __init__(self, path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class VoiceTraits(_message.Message):
     __slots__ = ("fingerprint", "sample_rate", "max_chars", "normalizes_numbers", "deterministic", "language")
@@ -53,7 +81,7 @@ class EngineInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., voices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "name", "protocol_version", "software_version", "engines", "device", "slots", "busy_slots", "speed", "jobs", "address")
+    __slots__ = ("node_id", "name", "protocol_version", "software_version", "engines", "device", "slots", "busy_slots", "speed", "jobs", "address", "voice_store_bytes", "voice_store_limit", "receiving_bytes", "receiving_total")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +93,10 @@ class NodeInfo(_message.Message):
     SPEED_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    VOICE_STORE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    VOICE_STORE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RECEIVING_TOTAL_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     name: str
     protocol_version: int
@@ -76,7 +108,11 @@ class NodeInfo(_message.Message):
     speed: float
     jobs: int
     address: str
-    def __init__(self, node_id: _Optional[str] = ..., name: _Optional[str] = ..., protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInfo, _Mapping]]] = ..., device: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., speed: _Optional[float] = ..., jobs: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
+    voice_store_bytes: int
+    voice_store_limit: int
+    receiving_bytes: int
+    receiving_total: int
+    def __init__(self, node_id: _Optional[str] = ..., name: _Optional[str] = ..., protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInfo, _Mapping]]] = ..., device: _Optional[str] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., speed: _Optional[float] = ..., jobs: _Optional[int] = ..., address: _Optional[str] = ..., voice_store_bytes: _Optional[int] = ..., voice_store_limit: _Optional[int] = ..., receiving_bytes: _Optional[int] = ..., receiving_total: _Optional[int] = ...) -> None: ...
 
 class HandshakeRequest(_message.Message):
     __slots__ = ("protocol_version", "leader_id", "settings", "expected_fingerprint")
@@ -91,18 +127,40 @@ class HandshakeRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., leader_id: _Optional[str] = ..., settings: _Optional[_Union[VoiceSettings, _Mapping]] = ..., expected_fingerprint: _Optional[str] = ...) -> None: ...
 
 class HandshakeReply(_message.Message):
-    __slots__ = ("info", "accepted", "reason", "traits", "speed")
+    __slots__ = ("info", "accepted", "reason", "traits", "speed", "missing")
     INFO_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     TRAITS_FIELD_NUMBER: _ClassVar[int]
     SPEED_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     info: NodeInfo
     accepted: bool
     reason: str
     traits: VoiceTraits
     speed: float
-    def __init__(self, info: _Optional[_Union[NodeInfo, _Mapping]] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., traits: _Optional[_Union[VoiceTraits, _Mapping]] = ..., speed: _Optional[float] = ...) -> None: ...
+    missing: _containers.RepeatedCompositeFieldContainer[FileNeed]
+    def __init__(self, info: _Optional[_Union[NodeInfo, _Mapping]] = ..., accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., traits: _Optional[_Union[VoiceTraits, _Mapping]] = ..., speed: _Optional[float] = ..., missing: _Optional[_Iterable[_Union[FileNeed, _Mapping]]] = ...) -> None: ...
+
+class VoiceData(_message.Message):
+    __slots__ = ("manifest", "path", "offset", "data")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    manifest: VoiceManifest
+    path: str
+    offset: int
+    data: bytes
+    def __init__(self, manifest: _Optional[_Union[VoiceManifest, _Mapping]] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class VoiceReceipt(_message.Message):
+    __slots__ = ("complete", "missing")
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    complete: bool
+    missing: _containers.RepeatedCompositeFieldContainer[FileNeed]
+    def __init__(self, complete: _Optional[bool] = ..., missing: _Optional[_Iterable[_Union[FileNeed, _Mapping]]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ()

@@ -49,6 +49,11 @@ class NodeStub:
                 request_serializer=e2a_dot_v1_dot_node__pb2.StatusRequest.SerializeToString,
                 response_deserializer=e2a_dot_v1_dot_node__pb2.NodeInfo.FromString,
                 _registered_method=True)
+        self.ReceiveVoice = channel.stream_unary(
+                '/e2a.v1.Node/ReceiveVoice',
+                request_serializer=e2a_dot_v1_dot_node__pb2.VoiceData.SerializeToString,
+                response_deserializer=e2a_dot_v1_dot_node__pb2.VoiceReceipt.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -72,6 +77,12 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveVoice(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +100,11 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=e2a_dot_v1_dot_node__pb2.StatusRequest.FromString,
                     response_serializer=e2a_dot_v1_dot_node__pb2.NodeInfo.SerializeToString,
+            ),
+            'ReceiveVoice': grpc.stream_unary_rpc_method_handler(
+                    servicer.ReceiveVoice,
+                    request_deserializer=e2a_dot_v1_dot_node__pb2.VoiceData.FromString,
+                    response_serializer=e2a_dot_v1_dot_node__pb2.VoiceReceipt.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +188,33 @@ class Node:
             '/e2a.v1.Node/Status',
             e2a_dot_v1_dot_node__pb2.StatusRequest.SerializeToString,
             e2a_dot_v1_dot_node__pb2.NodeInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveVoice(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/e2a.v1.Node/ReceiveVoice',
+            e2a_dot_v1_dot_node__pb2.VoiceData.SerializeToString,
+            e2a_dot_v1_dot_node__pb2.VoiceReceipt.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,7 +35,7 @@ from e2a_node.node import JobSession, NodeService, WorkRefused
 from e2a_node.rpc import CHUNK_BYTES, MAX_CONCURRENT_RPCS, SERVER_OPTIONS
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
-from e2a_node.rpc.codec import bundle_from_pb, info_to_pb, traits_to_pb
+from e2a_node.rpc.codec import bundle_from_pb, info_to_pb, manifest_from_pb, needs_to_pb, traits_to_pb
 from e2a_node.worker import WorkItem
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,11 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         if request is UNPARSED:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request did not parse")
         try:
-            admission = await self.service.admit(request.protocol_version, bundle_from_pb(request.settings),
-                                                 request.expected_fingerprint)
+            bundle = bundle_from_pb(request.settings)
+        except E2AError as exc:  # a voice manifest that breaks the rules
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, public(str(exc)))
+        try:
+            admission = await self.service.admit(request.protocol_version, bundle, request.expected_fingerprint)
         except Exception as exc:  # a bug: one line to the leader (no paths), the traceback here
             log.exception("handshake failed")
             await context.abort(grpc.StatusCode.INTERNAL, public(f"the node failed: {type(exc).__name__}: {exc}"))
@@ -225,7 +228,42 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
                                   reason=public(admission.reason), speed=admission.speed)
         if admission.traits is not None:
             reply.traits.CopyFrom(traits_to_pb(admission.traits))
+        reply.missing.extend(needs_to_pb(admission.missing))
         return reply
+
+    async def ReceiveVoice(self, request_iterator, context):
+        """A leader sends the voice files this node said it lacks (see NodeService.receive_voice)."""
+        requests = aiter(request_iterator)
+        idle = self.limits.idle_seconds
+        try:
+            first = await asyncio.wait_for(anext(requests, None), self.limits.first_message_seconds)
+        except asyncio.TimeoutError:
+            first = None
+        if first is None or first is UNPARSED or not first.HasField("manifest"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a voice must begin with its manifest")
+        try:
+            files = manifest_from_pb(first.manifest)
+        except E2AError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, public(str(exc)))
+
+        async def pieces():
+            msg = first
+            while msg is not None:
+                if msg is UNPARSED or len(msg.data) > CHUNK_BYTES:
+                    raise E2AError(f"a piece of the voice over {CHUNK_BYTES} bytes, or one that did not parse")
+                yield msg.path, msg.offset, msg.data
+                try:
+                    msg = await asyncio.wait_for(anext(requests, None), idle)
+                except asyncio.TimeoutError:
+                    raise E2AError(f"the voice stopped arriving for {idle:g} s") from None
+
+        try:
+            complete = await self.service.receive_voice(files, pieces())
+        except WorkRefused as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, public(str(exc)))
+        except E2AError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, public(str(exc)))
+        return pb.VoiceReceipt(complete=complete)
 
     async def Work(self, request_iterator, context):
         requests = aiter(request_iterator)
@@ -273,9 +311,12 @@ class _WorkStream:
     async def run(self, start: pb.JobStart) -> tuple[grpc.StatusCode, str] | None:
         """Serve the job; returns how the stream must end (None: normally)."""
         self.job_id = start.job_id[:64]
+        try:
+            bundle = bundle_from_pb(start.settings)
+        except E2AError as exc:
+            return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         admission, self.session = await self.service.open_job(
-            start.protocol_version, bundle_from_pb(start.settings), start.expected_fingerprint,
-            start.slots_wanted, self.outbox)
+            start.protocol_version, bundle, start.expected_fingerprint, start.slots_wanted, self.outbox)
         if self.session is None:
             if admission.limited:
                 return grpc.StatusCode.RESOURCE_EXHAUSTED, admission.reason
@@ -384,7 +425,8 @@ def _lenient(parse):
 
 def add_servicer(servicer: NodeServicer, server) -> None:
     """The generated registration, with deserializers that hand bad bytes to the servicer as
-    UNPARSED instead of raising inside gRPC."""
+    UNPARSED instead of raising inside gRPC. Every RPC of the proto's service is here (a test
+    compares the two)."""
     handlers = {
         "Handshake": grpc.unary_unary_rpc_method_handler(
             servicer.Handshake, request_deserializer=_lenient(pb.HandshakeRequest.FromString),
@@ -395,6 +437,9 @@ def add_servicer(servicer: NodeServicer, server) -> None:
         "Status": grpc.unary_unary_rpc_method_handler(
             servicer.Status, request_deserializer=_lenient(pb.StatusRequest.FromString),
             response_serializer=pb.NodeInfo.SerializeToString),
+        "ReceiveVoice": grpc.stream_unary_rpc_method_handler(
+            servicer.ReceiveVoice, request_deserializer=_lenient(pb.VoiceData.FromString),
+            response_serializer=pb.VoiceReceipt.SerializeToString),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("e2a.v1.Node", handlers),))
 
