@@ -375,7 +375,7 @@ def cluster_ls(spec: str, wait: float, mdns_interface: str | None, as_json: bool
     """
     import json
 
-    from e2a_node.cluster_status import list_nodes
+    from e2a_node.cluster_status import describe, list_nodes
 
     from e2a_node.clusterkey import ClusterAccess, load_key
 
@@ -387,14 +387,7 @@ def cluster_ls(spec: str, wait: float, mdns_interface: str | None, as_json: bool
         click.echo("no e2a nodes found" + (" (is `e2a-node serve` running, and mDNS allowed on this network?)" if spec == "auto" else ""))
         return
     for r in rows:
-        if r.get("error"):
-            click.echo(f"{r['address']:<22} {r['error']}")
-            continue
-        engines = "; ".join(f"{e}: {', '.join(v) or '-'}" for e, v in r["engines"].items())
-        state = "busy" if r["busy_slots"] >= r["slots"] else ("free" if not r["busy_slots"] else "partly busy")
-        speed = f"{r['speed']:.0f} chars/s/slot" if r["speed"] else "speed not measured yet"
-        click.echo(f"{r['name']:<16} {r['address']:<22} {r['device']:<8} {r['busy_slots']}/{r['slots']} slots {state:<11} "
-                   f"{speed:<24} {engines}")
+        click.echo(describe(r))
 
 
 @click.group(cls=E2AGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -431,13 +424,17 @@ def node_main(verbose: bool) -> None:
 @click.option("--voice-store-limit", default="20G", show_default=True, metavar="SIZE",
               help="Room for voices leaders send this node (kept in the state dir, least recently used go "
                    "first), e.g. 500M, 20G.")
+@click.option("--voice-upload-rate", default="0", show_default=True, metavar="SIZE",
+              help="Send voices to other nodes at most this fast, bytes a second (e.g. 5M on a slow link; "
+                   "0: no limit).")
 @key_file_option
 @click.option("--insecure", is_flag=True,
               help="Without a cluster key, listen on a non-loopback address anyway: any host that reaches the port "
                    "can use this node and read the books it is sent.")
 def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], device: str, slots: int | None,
           threads: int | None, mdns: bool, mdns_interface: str | None, state_dir: Path | None,
-          allow_model_dirs: tuple[Path, ...], voice_store_limit: str, key_file: Path | None, insecure: bool) -> None:
+          allow_model_dirs: tuple[Path, ...], voice_store_limit: str, voice_upload_rate: str, key_file: Path | None,
+          insecure: bool) -> None:
     """Serve this machine's voices to e2a leaders on the LAN until Ctrl-C.
 
     With the cluster key (`e2a cluster init` / `join`), only machines holding it get in (mutual
@@ -458,6 +455,10 @@ def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], devi
         store_bytes = parse_size(voice_store_limit)
     except ValueError as exc:
         raise click.ClickException(f"--voice-store-limit: {exc}") from None
+    try:
+        upload_rate = parse_size(voice_upload_rate)
+    except ValueError as exc:
+        raise click.ClickException(f"--voice-upload-rate: {exc}") from None
 
     from e2a_node.node import default_slots
 
@@ -465,7 +466,7 @@ def serve(host: str, port: int, name: str | None, engines: tuple[str, ...], devi
                           slots=slots or default_slots(device, engines[0] if len(engines) == 1 else "piper"),
                           threads=threads, mdns=mdns, mdns_interface=mdns_interface, state_dir=state_dir,
                           allow_model_dirs=list(allow_model_dirs), voice_store_bytes=store_bytes,
-                          key_file=key_file, insecure=insecure))
+                          voice_upload_rate=upload_rate, key_file=key_file, insecure=insecure))
 
 
 class ClickUI:

@@ -19,6 +19,7 @@ bounds what its leader can queue (`MAX_SEGMENTS_PER_ASSIGN`, `MAX_PENDING_SEGMEN
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 from e2a_node import __version__
 from e2a_node.errors import E2AError
@@ -35,8 +37,8 @@ from e2a_node.synth import ENGINES, all_voices, engine_module, load_engine
 from e2a_node.synth.base import Engine, VoiceSettings, VoiceTraits
 from e2a_node.voice_bundle import (ClipCache, VoiceBundle, check_from_wire, local_copy, settings_for_files,
                                    settings_on_this_node)
-from e2a_node.voices.manifest import HashCache, VoiceManifest
-from e2a_node.voices.store import VoiceStore
+from e2a_node.voices.manifest import HashCache, VoiceFile, VoiceManifest
+from e2a_node.voices.store import VoiceStore, VoiceStoreError
 from e2a_node.wire import PROTOCOL_VERSION
 from e2a_node.worker import MAX_SEGMENT_CHARS, LeaseRunner, Outbox, WorkItem, calibrate
 
@@ -60,6 +62,8 @@ VOICE_LOADS_PER_SECOND = 2.0
 PARALLEL_LOADS = 2
 # Room for voices leaders send (--voice-store-limit): a dozen Piper voices or a few XTTS models.
 DEFAULT_VOICE_STORE_BYTES = 20 << 30
+# Voices this node sends other nodes at once (ServeVoice); more wait for another source.
+MAX_UPLOADS = 2
 
 
 @dataclass
@@ -146,6 +150,7 @@ class JobSession:
         self.runner = LeaseRunner(engines, outbox, service.executor, max_chars=voice.traits.max_chars)
         self.max_leases = MAX_LEASES_PER_SLOT * len(engines)
         self.last_assign = time.monotonic()  # a job that never gets work is idle from its start
+        self.store_pin = contextlib.ExitStack()  # its voice's files in the voice store, while it runs
         self._closed = False
 
     def assign(self, lease: int, items: Sequence[WorkItem]) -> None:
@@ -190,6 +195,7 @@ class JobSession:
         try:
             await self.runner.close()
         finally:
+            self.store_pin.close()
             self.service._release(self.voice, self.engines)
 
 
@@ -198,9 +204,10 @@ class NodeService:
                  state_dir: Path, node_id: str | None = None, model_dirs: Sequence[Path] = (),
                  loader: Callable[[VoiceSettings], Engine] = load_engine,
                  load_rate: float = VOICE_LOADS_PER_SECOND, load_burst: int = VOICE_LOAD_BURST,
-                 voice_store_bytes: int = DEFAULT_VOICE_STORE_BYTES) -> None:
+                 voice_store_bytes: int = DEFAULT_VOICE_STORE_BYTES, upload_rate: float = 0.0) -> None:
         """`model_dirs`: folders a leader's `model_path` may point into (none: no model_path is
-        taken); `loader` loads an engine (a test may slow it down)."""
+        taken); `loader` loads an engine (a test may slow it down); `upload_rate`: bytes a second
+        this node sends voices to other nodes at most (0: as fast as it can)."""
         if slots < 1:
             raise E2AError("--slots must be at least 1")
         self.name = name
@@ -216,6 +223,9 @@ class NodeService:
         self.voice_store = VoiceStore(state_dir / "voices", voice_store_bytes)
         self.hash_cache = HashCache(state_dir / "voice-hashes.json")
         self._receiving: dict[str, list[int]] = {}  # voice id -> [bytes held, total] while it arrives
+        self._held: dict[str, tuple[VoiceManifest, Path]] = {}  # voices found outside the store, to serve
+        self.uploads = 0  # ServeVoice streams now
+        self.upload_rate = upload_rate
         self.executor = ThreadPoolExecutor(slots + 1, thread_name_prefix="e2a-node")
         self._load_executor = ThreadPoolExecutor(PARALLEL_LOADS, thread_name_prefix="e2a-load")
         self._loader = loader
@@ -228,11 +238,11 @@ class NodeService:
         self._speed = 0.0
 
     def info(self) -> NodeInfo:
+        used, limit = self.voice_store.usage()
         return NodeInfo(node_id=self.node_id, name=self.name, protocol_version=PROTOCOL_VERSION,
                         software_version=__version__, engines=self.engines, device=self.device,
                         slots=self.slots, busy_slots=self._busy, speed=self._speed, jobs=self._jobs,
-                        address=self.address, voice_store_bytes=self.voice_store.usage()[0],
-                        voice_store_limit=self.voice_store.usage()[1],
+                        address=self.address, voice_store_bytes=used, voice_store_limit=limit,
                         receiving_bytes=sum(held for held, _ in self._receiving.values()),
                         receiving_total=sum(total for _, total in self._receiving.values()))
 
@@ -266,7 +276,12 @@ class NodeService:
                 self._busy -= take
             self._busy += len(engines)
             self._jobs += 1
-            return admission, JobSession(self, voice, engines, outbox)
+            session = JobSession(self, voice, engines, outbox)
+            if bundle.files is not None and self.voice_store.find(bundle.files.voice_id) is not None:
+                # the store keeps a voice a job uses (more copies may load from its files)
+                with contextlib.suppress(E2AError):
+                    session.store_pin.enter_context(self.voice_store.in_use(bundle.files.voice_id))
+            return admission, session
         finally:
             voice.pins -= 1
 
@@ -327,16 +342,54 @@ class NodeService:
         if folder is None:
             loop = asyncio.get_running_loop()  # hashing a voice (once: the cache keeps it) takes a while
             folder = await loop.run_in_executor(self._load_executor, local_copy, bundle, self.hash_cache)
+            if folder is not None:
+                self._held[files.voice_id] = (files, folder)
         if folder is not None:
             return settings_for_files(bundle, folder)
         settings_for_files(bundle, self.voice_store.root)  # a voice this node could never load: say so now
         if files.voice_id in self._receiving:
             raise _VoiceMissing(Admission(False, f"node {self.name} is receiving this voice from another leader",
                                           limited=True))
-        with self.voice_store.receive(files) as receiving:  # makes room, or says why there is none
-            missing = [(f.path, offset) for f, offset in receiving.missing()]
+        missing = self.voice_needs(files)
         raise _VoiceMissing(Admission(False, f"node {self.name} needs the voice's files ({len(missing)} to send)",
                                       missing=missing))
+
+    def receiving_bytes(self, voice_id: str) -> int | None:
+        """Bytes held of a voice being received now; None when it is not arriving."""
+        progress = self._receiving.get(voice_id)
+        return progress[0] if progress is not None else None
+
+    def voice_needs(self, files: VoiceManifest) -> list[tuple[str, int]]:
+        """The voice's files this node lacks, each with the bytes it holds already (where it
+        resumes); VoiceStoreError (one line) when the store has no room for the voice."""
+        if self.voice_store.find(files.voice_id) is not None:
+            return []
+        with self.voice_store.receive(files) as receiving:  # makes room, or says why there is none
+            return [(f.path, offset) for f, offset in receiving.missing()]
+
+    def voice_file(self, voice_id: str, path: str) -> tuple[IO[bytes], VoiceFile]:
+        """One file of a voice this node holds (its store, or a voice of its own it loaded by
+        content), open to send to another node: only files the voice's manifest names. The caller
+        closes it. VoiceStoreError (one line) when the node does not hold it."""
+        manifest = self.voice_store.manifest(voice_id)
+        if manifest is not None:
+            f, _size = self.voice_store.serve_file(voice_id, path)
+        elif voice_id in self._held:
+            manifest, folder = self._held[voice_id]
+            if path not in {vf.path for vf in manifest.files}:
+                raise VoiceStoreError(f"the voice has no file {path[:60]!r}")
+            f = open(folder.joinpath(*path.split("/")), "rb")
+        else:
+            raise VoiceStoreError("this node does not hold that voice")
+        return f, next(vf for vf in manifest.files if vf.path == path)
+
+    def drop_damaged_voice(self, voice_id: str, path: str) -> None:
+        """A file of a voice this node holds no longer matches its hash (found while sending it):
+        forget the voice, so no other node is sent it again from here."""
+        log.warning("voice %s: file %s no longer matches its SHA-256; dropping it from this node",
+                    voice_id[:12], path)
+        self._held.pop(voice_id, None)
+        self.voice_store.discard(voice_id)
 
     async def receive_voice(self, files: VoiceManifest, pieces) -> bool:
         """Keep what a leader sends of a voice's files (`pieces`: (path, offset, data) in order) in

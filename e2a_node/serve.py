@@ -36,6 +36,7 @@ class ServeOptions:
     state_dir: Path | None = None
     allow_model_dirs: list[Path] = field(default_factory=list)  # where a leader's model_path may point
     voice_store_bytes: int = DEFAULT_VOICE_STORE_BYTES  # room for voices leaders send
+    voice_upload_rate: int = 0  # bytes a second at most when sending voices to other nodes (0: no limit)
     key_file: Path | None = None  # the cluster key; None = $E2A_CLUSTER_KEY_FILE or the default file
     insecure: bool = False  # without a key, listen beyond loopback anyway (plain text, no access control)
 
@@ -65,7 +66,8 @@ async def _serve(opt: ServeOptions) -> None:
     name = opt.name or (socket.gethostname() if opt.port in (DEFAULT_PORT, 0) else f"{socket.gethostname()}-{opt.port}")
     service = NodeService(name=name, device=opt.device, slots=opt.slots,
                           threads=opt.threads or default_threads(opt.slots), state_dir=state_dir,
-                          model_dirs=opt.allow_model_dirs, voice_store_bytes=opt.voice_store_bytes)
+                          model_dirs=opt.allow_model_dirs, voice_store_bytes=opt.voice_store_bytes,
+                          upload_rate=opt.voice_upload_rate)
     if opt.engines:
         unknown = [e for e in opt.engines if e not in service.engines]
         if unknown:

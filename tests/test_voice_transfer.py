@@ -8,8 +8,10 @@ still finishes.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -94,3 +96,99 @@ def test_a_store_too_small_refuses_the_voice_in_one_line_and_the_job_goes_on(sin
     assert len(refusal) == 1 and "voice store holds at most" in refusal[0], done.stderr
     assert "Traceback" not in done.stderr
     assert all(n["name"] != "small" or n["sentences"] == 0 for n in report["nodes"])
+
+
+def stored_voices(node_name: str, tmp_path) -> list[str]:
+    """The complete voices in a node's store (their voice-id folders)."""
+    root = tmp_path / f"state-{node_name}" / "voices"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and len(p.name) == 64)
+
+
+def voice_size(voice) -> int:
+    return voice.stat().st_size + voice.with_suffix(".onnx.json").stat().st_size
+
+
+def test_a_third_node_fetches_the_voice_from_the_second_not_the_leader(single, leader_voice, node, tmp_path):
+    a, b = node("a"), node("b")
+    convert(tmp_path, "first", leader_voice, "--cluster", a.target)
+    done, report = convert(tmp_path, "second", leader_voice, "--cluster", f"{a.target},{b.target}")
+    assert (tmp_path / "second.m4b").read_bytes() == single
+    nodes = by_name(report)
+    assert nodes["a"]["voice_bytes_received"] == 0
+    assert nodes["b"]["voice_source"] == "a", (done.stderr, "".join(b.lines), "".join(a.lines))
+    assert nodes["b"]["voice_bytes_received"] == voice_size(leader_voice)
+    assert nodes["b"]["sentences"] > 0, report["nodes"]
+    assert stored_voices("b", tmp_path) == stored_voices("a", tmp_path) != []
+
+
+def test_a_source_killed_mid_transfer_is_followed_by_another_from_where_it_stopped(single, leader_voice, node,
+                                                                                  tmp_path):
+    a = node("a", "--voice-upload-rate", "4M")  # ~15 s for the voice: time to kill it half way
+    b = node("b")
+    convert(tmp_path, "first", leader_voice, "--cluster", a.target)
+    report_file = tmp_path / "second.json"
+    job = subprocess.Popen(
+        [str(E2A), "convert", str(BOOK), "--chapters", CHAPTERS, "--deterministic", "--voice", str(leader_voice),
+         "-o", str(tmp_path / "second.m4b"), "--work-dir", str(tmp_path / "work-second"), "--report",
+         str(report_file), "--cluster", f"{a.target},{b.target}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "state-b" / "voices"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        parts = [p.stat().st_size for p in partial.rglob("*.part")]
+        if parts and max(parts) > 8 << 20:
+            break
+        time.sleep(0.1)
+    else:
+        job.kill()
+        pytest.fail("node b never received 8 MB of the voice from node a")
+    a.kill()
+    _out, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err
+    assert (tmp_path / "second.m4b").read_bytes() == single
+    got = by_name(json.loads(report_file.read_text()))["b"]
+    assert got["voice_source"] == "a, then leader", got
+    assert got["voice_bytes_received"] == voice_size(leader_voice)  # resumed: nothing sent twice
+    assert got["sentences"] > 0
+    assert "the voice from a failed" in err and "Traceback" not in err
+
+
+def test_a_file_that_fails_its_hash_is_discarded_and_sent_again_by_another(single, leader_voice, node, tmp_path):
+    a, b = node("a"), node("b")
+    convert(tmp_path, "first", leader_voice, "--cluster", a.target)
+    [voice_id] = stored_voices("a", tmp_path)
+    stored = tmp_path / "state-a" / "voices" / voice_id / leader_voice.name
+    data = bytearray(stored.read_bytes())
+    at = data.find(b"pytorch")  # the model's producer name: node a still speaks the same
+    assert at > 0
+    data[at] ^= 0x20
+    stat = stored.stat()
+    stored.write_bytes(bytes(data))
+    os.utime(stored, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and time: only a hash can tell
+
+    done, report = convert(tmp_path, "second", leader_voice, "--cluster", f"{a.target},{b.target}")
+    assert (tmp_path / "second.m4b").read_bytes() == single
+    got = by_name(report)["b"]
+    assert got["voice_source"] == "a, then leader", got
+    assert got["voice_bytes_received"] > voice_size(leader_voice)  # the damaged file came twice
+    assert "failed its hash check" in done.stderr and "Traceback" not in done.stderr
+    assert stored_voices("b", tmp_path) == [voice_id]
+    assert stored_voices("a", tmp_path) == []  # a found its copy damaged while sending it, and dropped it
+
+
+def test_a_full_store_evicts_the_least_recently_used_voice(single, leader_voice, node, tmp_path):
+    peer = node("peer", "--voice-store-limit", "100M")  # room for one voice of ~63 MB
+    other = tmp_path / "other-voices" / "xx_XX-other-medium.onnx"
+    other.parent.mkdir()
+    shutil.copyfile(leader_voice, other)
+    config = json.loads(leader_voice.with_suffix(".onnx.json").read_text())
+    config["e2a_test"] = "a different voice id, the same speech"
+    other.with_suffix(".onnx.json").write_text(json.dumps(config))
+
+    convert(tmp_path, "first", leader_voice, "--cluster", peer.target)
+    [first] = stored_voices("peer", tmp_path)
+    done, report = convert(tmp_path, "other", other, "--cluster", peer.target)
+    assert (tmp_path / "other.m4b").read_bytes() == single
+    assert by_name(report)["peer"]["voice_bytes_received"] == voice_size(other)
+    [second] = stored_voices("peer", tmp_path)
+    assert second != first

@@ -42,11 +42,13 @@ def status_line(progress: Progress, members: Mapping, tally: Mapping[str, AudioT
         parts.append(f"{name} {share['share'] * 100:.0f}% {speed:.0f}x")
     for name, t in (transfers or {}).items():
         if not t.finished:
-            parts.append(f"{name} fetching voice {t.done / MB:.0f}/{t.total / MB:.0f} MB")
+            parts.append(f"{name} {fetching_voice(t.done, t.total)}")
     return " · ".join(parts)
 
 
-MB = 1_000_000
+def fetching_voice(done: int, total: int) -> str:
+    """A node being sent a voice, as the progress line and `e2a cluster ls` show it."""
+    return f"fetching voice {done / 1e6:.0f}/{total / 1e6:.0f} MB"
 
 
 def job_report(*, job_id: str, book: str, wall_seconds: float, stats: JobStats, members: Mapping,

@@ -23,7 +23,8 @@ from e2a_node.node_info import NodeInfo
 from e2a_node.rpc import CHANNEL_OPTIONS, CHUNK_BYTES, PROTOCOL_VERSION
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
-from e2a_node.rpc.codec import bundle_to_pb, clean, info_from_pb, manifest_to_pb, needs_from_pb, traits_from_pb
+from e2a_node.rpc.codec import (bundle_to_pb, clean, info_from_pb, manifest_to_pb, needs_from_pb, needs_to_pb,
+                                traits_from_pb)
 from e2a_node.rpc.tls import CHANNEL_TLS_OPTIONS, channel_credentials, describe_channel_failure
 from e2a_node.scheduler import Heartbeat, RevokeAck, SegmentFailed, StealReply
 from e2a_node.synth.base import VoiceTraits
@@ -72,6 +73,11 @@ def describe_rpc_error(exc: grpc.aio.AioRpcError, tls: bool = False) -> str:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return "did not answer in time"
     return f"{code.name.lower()}: {exc.details()}"
+
+
+def transfer_timeout(files: VoiceManifest) -> float:
+    """How long sending a voice may take at most: generous, a 2 GB model at 2 MB/s plus hashing."""
+    return 120.0 + files.total_bytes / 2e6
 
 
 class PeerClient:
@@ -135,10 +141,45 @@ class PeerClient:
                         if len(data) < CHUNK_BYTES:
                             break
 
-        # generous: a 2 GB model at 2 MB/s, plus the node's hashing
-        timeout = 120.0 + files.total_bytes / 2e6
-        receipt = await self.stub.ReceiveVoice(pieces(), timeout=timeout)
+        receipt = await self.stub.ReceiveVoice(pieces(), timeout=transfer_timeout(files))
         return receipt.complete
+
+    async def fetch_voice(self, files: VoiceManifest, source: str, source_name: str,
+                          held: Callable[[int], None]) -> bool:
+        """Ask the node to fetch the voice's files it lacks from the member at `source`
+        (host:port) and say how many bytes of the voice it holds as they arrive (`held`); True
+        when it has them all, verified. PeerMisbehaved when its progress makes no sense."""
+        call = self.stub.FetchVoice(pb.FetchRequest(manifest=manifest_to_pb(files), source=source,
+                                                    source_name=source_name), timeout=transfer_timeout(files))
+        async for progress in call:
+            if progress.total != files.total_bytes or progress.held > progress.total:
+                raise PeerMisbehaved(f"it said it held {progress.held} of {progress.total} bytes of a voice of "
+                                     f"{files.total_bytes}")
+            held(progress.held)
+            if progress.complete:
+                return True
+        return False
+
+    async def voice_pieces(self, voice_id: str, needs: Sequence[tuple[str, int]],
+                           idle_seconds: float) -> AsyncIterator[tuple[str, int, bytes]]:
+        """The parts `needs` ((path, offset) each) of a voice this member holds, as (path,
+        offset, data) pieces; E2AError when it falls silent for `idle_seconds` or sends a piece
+        over CHUNK_BYTES. What the pieces hold is for the receiver's store to check."""
+        call = self.stub.ServeVoice(pb.VoiceRequest(voice_id=voice_id, needs=needs_to_pb(needs)))
+        pieces = aiter(call)
+        try:
+            while True:
+                try:
+                    msg = await asyncio.wait_for(anext(pieces, None), idle_seconds)
+                except asyncio.TimeoutError:
+                    raise E2AError(f"it stopped sending the voice for {idle_seconds:g} s") from None
+                if msg is None:
+                    return
+                if len(msg.data) > CHUNK_BYTES:
+                    raise E2AError(f"it sent a piece of {len(msg.data)} bytes (at most {CHUNK_BYTES})")
+                yield msg.path, msg.offset, msg.data
+        finally:
+            call.cancel()
 
     def work(self, node: str, max_bytes: Callable[[int], int] | None = None) -> "WorkStream":
         return WorkStream(node, self.stub.Work(), max_bytes)

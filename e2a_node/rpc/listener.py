@@ -46,7 +46,8 @@ async def listen(service, host: str, port: int, identity: Identity | None = None
     server = None
     try:
         sock = os.path.join(folder, "grpc.sock")
-        server, _ = await start_server(service, host, port, address=f"unix:{sock}", **server_options)
+        server, _ = await start_server(service, host, port, address=f"unix:{sock}", identity=identity,
+                                       **server_options)
         gate = TlsGate(identity, host, port, sock, name=service.name)
         try:
             bound = await gate.start()

@@ -18,10 +18,10 @@ from pathlib import Path
 import grpc
 
 from e2a_node.cluster.admission import Outcome
-from e2a_node.cluster.members import VoiceTransfer
 from e2a_node.clusterkey import Identity
 from e2a_node.peer_checks import max_audio_bytes, traits_mismatch
 from e2a_node.rpc.client import PeerClient, PeerMisbehaved, WorkStream
+from e2a_node.rpc.voice_courier import VoiceCourier
 from e2a_node.scheduler import NodeLeft
 from e2a_node.scheduler.peers import PeerState
 from e2a_node.synth.base import VoiceTraits
@@ -93,7 +93,8 @@ class GrpcConnector:
         """`voice_folder`: where this machine has the files of `bundle.files`, to send a node
         that lacks them (None: nodes must have the voice already)."""
         self.job_id, self.leader_id, self.bundle, self.traits = job_id, leader_id, bundle, traits
-        self.texts, self.identity, self.voice_folder = texts, identity, voice_folder
+        self.texts, self.identity = texts, identity
+        self.courier = VoiceCourier(bundle.files, voice_folder) if bundle.files and voice_folder else None
 
     def max_bytes(self, index: int) -> int:
         """The longest audio sentence `index` can take (0: not a sentence of this job)."""
@@ -103,12 +104,17 @@ class GrpcConnector:
 
     async def connect(self, addr, name_for: Callable[[str], str], events: asyncio.Queue) -> Outcome:
         client = PeerClient(addr.target, self.identity)
+
+        def ask():
+            return client.handshake(self.leader_id, self.bundle, self.traits.fingerprint)
+
         try:
-            admitted = await client.handshake(self.leader_id, self.bundle, self.traits.fingerprint)
+            admitted = await (self.courier.handshake(ask) if self.courier else ask())
             node_id, name = admitted.info.node_id, name_for(admitted.info.name)
-            if not admitted.accepted and admitted.missing and self.voice_folder is not None:
-                if await self._send_voice(client, name, admitted.missing, events):
-                    admitted = await client.handshake(self.leader_id, self.bundle, self.traits.fingerprint)
+            if not admitted.accepted and admitted.missing and self.courier is not None:
+                admitted = await self.courier.deliver(client, name, admitted, ask, events)
+            if admitted.accepted and self.courier is not None:
+                await self.courier.admitted(name, addr.target)
             if not admitted.accepted:
                 await client.close()
                 return Outcome(PeerState.REFUSED, admitted.reason, name, node_id)
@@ -134,32 +140,3 @@ class GrpcConnector:
             return Outcome(PeerState.BUSY, started.reason, name, node_id)
         member = RemoteMember(name, addr.target, started.slots, started.speed, client, stream, events)
         return Outcome(PeerState.JOINED, "", name, node_id, member)
-
-    async def _send_voice(self, client: PeerClient, name: str, missing: list[tuple[str, int]],
-                          events: asyncio.Queue) -> bool:
-        """Send the node the voice files it lacks, saying how far it got on `events` (at most a
-        few times a second); True when it has them all."""
-        files = self.bundle.files
-        assert files is not None and self.voice_folder is not None
-        sizes = {f.path: f.size for f in files.files}
-        held = files.total_bytes - sum(sizes[path] - offset for path, offset in missing)
-        sent, last = 0, 0.0
-        loop = asyncio.get_running_loop()
-        events.put_nowait(VoiceTransfer(name, held, files.total_bytes))
-
-        def progress(n: int) -> None:
-            nonlocal sent, last
-            sent += n
-            if loop.time() - last >= PROGRESS_SECONDS:
-                last = loop.time()
-                events.put_nowait(VoiceTransfer(name, held + sent, files.total_bytes, sent))
-
-        try:
-            complete = await client.send_voice(files, self.voice_folder, missing, progress)
-        finally:
-            events.put_nowait(VoiceTransfer(name, held + sent, files.total_bytes, sent))
-        events.put_nowait(VoiceTransfer(name, held + sent, files.total_bytes, sent, finished=complete))
-        return complete
-
-
-PROGRESS_SECONDS = 0.5

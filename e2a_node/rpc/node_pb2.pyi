@@ -162,6 +162,34 @@ class VoiceReceipt(_message.Message):
     missing: _containers.RepeatedCompositeFieldContainer[FileNeed]
     def __init__(self, complete: _Optional[bool] = ..., missing: _Optional[_Iterable[_Union[FileNeed, _Mapping]]] = ...) -> None: ...
 
+class FetchRequest(_message.Message):
+    __slots__ = ("manifest", "source", "source_name")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    manifest: VoiceManifest
+    source: str
+    source_name: str
+    def __init__(self, manifest: _Optional[_Union[VoiceManifest, _Mapping]] = ..., source: _Optional[str] = ..., source_name: _Optional[str] = ...) -> None: ...
+
+class FetchProgress(_message.Message):
+    __slots__ = ("held", "total", "complete")
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    held: int
+    total: int
+    complete: bool
+    def __init__(self, held: _Optional[int] = ..., total: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class VoiceRequest(_message.Message):
+    __slots__ = ("voice_id", "needs")
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_FIELD_NUMBER: _ClassVar[int]
+    voice_id: str
+    needs: _containers.RepeatedCompositeFieldContainer[FileNeed]
+    def __init__(self, voice_id: _Optional[str] = ..., needs: _Optional[_Iterable[_Union[FileNeed, _Mapping]]] = ...) -> None: ...
+
 class StatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -54,6 +54,16 @@ class NodeStub:
                 request_serializer=e2a_dot_v1_dot_node__pb2.VoiceData.SerializeToString,
                 response_deserializer=e2a_dot_v1_dot_node__pb2.VoiceReceipt.FromString,
                 _registered_method=True)
+        self.FetchVoice = channel.unary_stream(
+                '/e2a.v1.Node/FetchVoice',
+                request_serializer=e2a_dot_v1_dot_node__pb2.FetchRequest.SerializeToString,
+                response_deserializer=e2a_dot_v1_dot_node__pb2.FetchProgress.FromString,
+                _registered_method=True)
+        self.ServeVoice = channel.unary_stream(
+                '/e2a.v1.Node/ServeVoice',
+                request_serializer=e2a_dot_v1_dot_node__pb2.VoiceRequest.SerializeToString,
+                response_deserializer=e2a_dot_v1_dot_node__pb2.VoiceData.FromString,
+                _registered_method=True)
 
 
 class NodeServicer:
@@ -83,6 +93,18 @@ class NodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchVoice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServeVoice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +127,16 @@ def add_NodeServicer_to_server(servicer, server):
                     servicer.ReceiveVoice,
                     request_deserializer=e2a_dot_v1_dot_node__pb2.VoiceData.FromString,
                     response_serializer=e2a_dot_v1_dot_node__pb2.VoiceReceipt.SerializeToString,
+            ),
+            'FetchVoice': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchVoice,
+                    request_deserializer=e2a_dot_v1_dot_node__pb2.FetchRequest.FromString,
+                    response_serializer=e2a_dot_v1_dot_node__pb2.FetchProgress.SerializeToString,
+            ),
+            'ServeVoice': grpc.unary_stream_rpc_method_handler(
+                    servicer.ServeVoice,
+                    request_deserializer=e2a_dot_v1_dot_node__pb2.VoiceRequest.FromString,
+                    response_serializer=e2a_dot_v1_dot_node__pb2.VoiceData.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +247,60 @@ class Node:
             '/e2a.v1.Node/ReceiveVoice',
             e2a_dot_v1_dot_node__pb2.VoiceData.SerializeToString,
             e2a_dot_v1_dot_node__pb2.VoiceReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/e2a.v1.Node/FetchVoice',
+            e2a_dot_v1_dot_node__pb2.FetchRequest.SerializeToString,
+            e2a_dot_v1_dot_node__pb2.FetchProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServeVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/e2a.v1.Node/ServeVoice',
+            e2a_dot_v1_dot_node__pb2.VoiceRequest.SerializeToString,
+            e2a_dot_v1_dot_node__pb2.VoiceData.FromString,
             options,
             channel_credentials,
             insecure,

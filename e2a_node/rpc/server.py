@@ -18,24 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
-from google.protobuf.message import DecodeError
 
+from e2a_node.clusterkey import Identity
 from e2a_node.errors import E2AError
 from e2a_node.node import JobSession, NodeService, WorkRefused
 from e2a_node.rpc import CHUNK_BYTES, MAX_CONCURRENT_RPCS, SERVER_OPTIONS
 from e2a_node.rpc import node_pb2 as pb
 from e2a_node.rpc import node_pb2_grpc
-from e2a_node.rpc.codec import bundle_from_pb, info_to_pb, manifest_from_pb, needs_to_pb, traits_to_pb
+from e2a_node.rpc.boundary import UNPARSED, lenient, public
+from e2a_node.rpc.codec import bundle_from_pb, info_to_pb, needs_to_pb, traits_to_pb
+from e2a_node.rpc.voice_server import VoiceHandlers
 from e2a_node.worker import WorkItem
 
 log = logging.getLogger(__name__)
@@ -53,35 +50,7 @@ FIRST_MESSAGE_SECONDS = 10.0
 # pipelining a reader needs) or this many messages (bounds heartbeats, replies, empty audio).
 OUTBOX_BYTES = 8 << 20
 OUTBOX_MESSAGES = 1024
-# Texts sent to the other side: one line, no longer than this.
-PUBLIC_TEXT_CHARS = 500
 _END = object()
-
-
-# ---------------------------------------------------------------------------------------------
-# What the other side may read
-
-
-def _private_roots() -> re.Pattern:
-    """The folders of this process (home, working folder, temp, Python), which may hold spaces."""
-    roots = {str(Path.home()), os.getcwd(), tempfile.gettempdir(), sys.prefix, sys.base_prefix}
-    roots = sorted((r for r in roots if len(r) > 1), key=len, reverse=True)
-    return re.compile("(?:" + "|".join(map(re.escape, roots)) + r")(?![\w.-])")
-
-
-_ROOTS = _private_roots()
-# An absolute POSIX path (not the "/" inside a name like tts_models/en/vits or a URL), a path
-# from the home folder, or a Windows one.
-_PATH = re.compile(r"(?<![\w.:/~-])~?/[^\s'\"`<>|;:,()\[\]{}]+|\b[A-Za-z]:\\[^\s'\"`<>|;,()\[\]{}]*")
-_REPEATED = re.compile(r"(?:<path>)+")
-
-
-def public(text: str) -> str:
-    """`text` fit to send to the other side: the node's filesystem paths replaced by "<path>",
-    one line of at most PUBLIC_TEXT_CHARS. Every reason and error a node sends goes through it."""
-    text = _ROOTS.sub("<path>", " ".join(str(text).split()))
-    text = _REPEATED.sub("<path>", _PATH.sub("<path>", text))
-    return text if len(text) <= PUBLIC_TEXT_CHARS else text[: PUBLIC_TEXT_CHARS - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,9 +170,12 @@ class StreamLimits:
 
 
 class NodeServicer(node_pb2_grpc.NodeServicer):
-    def __init__(self, service: NodeService, limits: StreamLimits = StreamLimits()) -> None:
+    def __init__(self, service: NodeService, limits: StreamLimits = StreamLimits(),
+                 identity: Identity | None = None) -> None:
+        """`identity`: the node's cluster identity, for fetching voices from other members."""
         self.service = service
         self.limits = limits
+        self.voices = VoiceHandlers(service, limits.idle_seconds, limits.first_message_seconds, identity)
         self.outbox_stats = OutboxStats()
         self.streams: set[_WorkStream] = set()  # open now
 
@@ -232,38 +204,15 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         return reply
 
     async def ReceiveVoice(self, request_iterator, context):
-        """A leader sends the voice files this node said it lacks (see NodeService.receive_voice)."""
-        requests = aiter(request_iterator)
-        idle = self.limits.idle_seconds
-        try:
-            first = await asyncio.wait_for(anext(requests, None), self.limits.first_message_seconds)
-        except asyncio.TimeoutError:
-            first = None
-        if first is None or first is UNPARSED or not first.HasField("manifest"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a voice must begin with its manifest")
-        try:
-            files = manifest_from_pb(first.manifest)
-        except E2AError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, public(str(exc)))
+        return await self.voices.receive(request_iterator, context)
 
-        async def pieces():
-            msg = first
-            while msg is not None:
-                if msg is UNPARSED or len(msg.data) > CHUNK_BYTES:
-                    raise E2AError(f"a piece of the voice over {CHUNK_BYTES} bytes, or one that did not parse")
-                yield msg.path, msg.offset, msg.data
-                try:
-                    msg = await asyncio.wait_for(anext(requests, None), idle)
-                except asyncio.TimeoutError:
-                    raise E2AError(f"the voice stopped arriving for {idle:g} s") from None
+    async def ServeVoice(self, request, context):  # gRPC wants the handler itself a generator
+        async for piece in self.voices.serve(request, context):
+            yield piece
 
-        try:
-            complete = await self.service.receive_voice(files, pieces())
-        except WorkRefused as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, public(str(exc)))
-        except E2AError as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, public(str(exc)))
-        return pb.VoiceReceipt(complete=complete)
+    async def FetchVoice(self, request, context):
+        async for progress in self.voices.fetch(request, context):
+            yield progress
 
     async def Work(self, request_iterator, context):
         requests = aiter(request_iterator)
@@ -407,51 +356,42 @@ class _WorkStream:
                                                        f"{self.service.name} ended the job's stream to free its slots"))
 
 
-class _Unparsed:
-    """What a request that does not parse arrives as (gRPC would log a traceback per message)."""
-
-
-UNPARSED = _Unparsed()
-
-
-def _lenient(parse):
-    def deserialize(data: bytes):
-        try:
-            return parse(data)
-        except DecodeError:
-            return UNPARSED
-    return deserialize
-
-
 def add_servicer(servicer: NodeServicer, server) -> None:
     """The generated registration, with deserializers that hand bad bytes to the servicer as
     UNPARSED instead of raising inside gRPC. Every RPC of the proto's service is here (a test
     compares the two)."""
     handlers = {
         "Handshake": grpc.unary_unary_rpc_method_handler(
-            servicer.Handshake, request_deserializer=_lenient(pb.HandshakeRequest.FromString),
+            servicer.Handshake, request_deserializer=lenient(pb.HandshakeRequest.FromString),
             response_serializer=pb.HandshakeReply.SerializeToString),
         "Work": grpc.stream_stream_rpc_method_handler(
-            servicer.Work, request_deserializer=_lenient(pb.LeaderMessage.FromString),
+            servicer.Work, request_deserializer=lenient(pb.LeaderMessage.FromString),
             response_serializer=pb.PeerMessage.SerializeToString),
         "Status": grpc.unary_unary_rpc_method_handler(
-            servicer.Status, request_deserializer=_lenient(pb.StatusRequest.FromString),
+            servicer.Status, request_deserializer=lenient(pb.StatusRequest.FromString),
             response_serializer=pb.NodeInfo.SerializeToString),
         "ReceiveVoice": grpc.stream_unary_rpc_method_handler(
-            servicer.ReceiveVoice, request_deserializer=_lenient(pb.VoiceData.FromString),
+            servicer.ReceiveVoice, request_deserializer=lenient(pb.VoiceData.FromString),
             response_serializer=pb.VoiceReceipt.SerializeToString),
+        "ServeVoice": grpc.unary_stream_rpc_method_handler(
+            servicer.ServeVoice, request_deserializer=lenient(pb.VoiceRequest.FromString),
+            response_serializer=pb.VoiceData.SerializeToString),
+        "FetchVoice": grpc.unary_stream_rpc_method_handler(
+            servicer.FetchVoice, request_deserializer=lenient(pb.FetchRequest.FromString),
+            response_serializer=pb.FetchProgress.SerializeToString),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("e2a.v1.Node", handlers),))
 
 
 async def start_server(service: NodeService, host: str, port: int, *, limits: StreamLimits = StreamLimits(),
                        max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS,
-                       servicer: NodeServicer | None = None, address: str | None = None) -> tuple[grpc.aio.Server, int]:
+                       servicer: NodeServicer | None = None, address: str | None = None,
+                       identity: Identity | None = None) -> tuple[grpc.aio.Server, int]:
     """Start serving `service`; returns the server and the port it bound (port 0 picks one).
-    `servicer` (made from `service` and `limits` when not given) lets a caller watch its streams;
-    `address` ("unix:/path") replaces host:port."""
+    `servicer` (made from `service`, `limits` and `identity` when not given) lets a caller watch
+    its streams; `address` ("unix:/path") replaces host:port."""
     server = grpc.aio.server(options=SERVER_OPTIONS, maximum_concurrent_rpcs=max_concurrent_rpcs)
-    add_servicer(servicer or NodeServicer(service, limits), server)
+    add_servicer(servicer or NodeServicer(service, limits, identity), server)
     where = address or f"{host}:{port}"
     try:
         bound = server.add_insecure_port(where)

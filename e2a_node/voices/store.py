@@ -187,6 +187,16 @@ class VoiceStore:
                 raise VoiceStoreError(f"voice {_short(voice_id)} has no file {path!r:.60}")
             return open(folder.joinpath(*path.split("/")), "rb"), wanted[0].size
 
+    def discard(self, voice_id: str) -> bool:
+        """Delete a complete voice now, pinned or not (its files were found damaged); False when
+        it is not here. Loaded engines keep working; the files are gone for new loads."""
+        with self._lock:
+            if self._find(voice_id) is None:
+                return False
+            del self._complete[voice_id]
+            self._trash(self.root / voice_id)
+            return True
+
     def usage(self) -> tuple[int, int]:
         """(bytes used, limit): complete voices, cut-short partials, and the full size of each
         voice being received (its space is reserved when it starts)."""
