@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -109,18 +110,23 @@ def voice_size(voice) -> int:
 
 
 def test_a_third_node_fetches_the_voice_from_the_second_not_the_leader(single, leader_voice, node, tmp_path):
-    a, b = node("a"), node("b")
-    convert(tmp_path, "first", leader_voice, "--cluster", a.target)
-    done, report = convert(tmp_path, "second", leader_voice, "--cluster", f"{a.target},{b.target}")
+    """With the cluster key: node b fetches from node a over mutual TLS with its own identity."""
+    key = tmp_path / "cluster.key"
+    assert subprocess.run([str(E2A), "cluster", "init", "--key-file", str(key)], capture_output=True).returncode == 0
+    a, b = node("a", "--key-file", str(key)), node("b", "--key-file", str(key))
+    convert(tmp_path, "first", leader_voice, "--cluster", a.target, "--key-file", str(key))
+    done, report = convert(tmp_path, "second", leader_voice, "--cluster", f"{a.target},{b.target}",
+                           "--key-file", str(key))
     assert (tmp_path / "second.m4b").read_bytes() == single
     nodes = by_name(report)
     assert nodes["a"]["voice_bytes_received"] == 0
-    assert nodes["b"]["voice_source"] == "a", (done.stderr, "".join(b.lines), "".join(a.lines))
+    assert nodes["b"]["voice_source"] == "a", done.stderr
     assert nodes["b"]["voice_bytes_received"] == voice_size(leader_voice)
     assert nodes["b"]["sentences"] > 0, report["nodes"]
     assert stored_voices("b", tmp_path) == stored_voices("a", tmp_path) != []
 
 
+@pytest.mark.slow  # ~60 s: the source is paced so that it can be killed half way
 def test_a_source_killed_mid_transfer_is_followed_by_another_from_where_it_stopped(single, leader_voice, node,
                                                                                   tmp_path):
     a = node("a", "--voice-upload-rate", "4M")  # ~15 s for the voice: time to kill it half way
@@ -142,6 +148,8 @@ def test_a_source_killed_mid_transfer_is_followed_by_another_from_where_it_stopp
     else:
         job.kill()
         pytest.fail("node b never received 8 MB of the voice from node a")
+    listed = subprocess.run([str(E2A), "cluster", "ls", "--cluster", b.target], capture_output=True, text=True)
+    assert re.search(r"^b .* fetching voice \d+/63 MB", listed.stdout, re.M), listed.stdout
     a.kill()
     _out, err = job.communicate(timeout=300)
     assert job.returncode == 0, err
@@ -176,6 +184,7 @@ def test_a_file_that_fails_its_hash_is_discarded_and_sent_again_by_another(singl
     assert stored_voices("a", tmp_path) == []  # a found its copy damaged while sending it, and dropped it
 
 
+@pytest.mark.slow  # two more jobs; the eviction rules themselves are in test_voice_store.py
 def test_a_full_store_evicts_the_least_recently_used_voice(single, leader_voice, node, tmp_path):
     peer = node("peer", "--voice-store-limit", "100M")  # room for one voice of ~63 MB
     other = tmp_path / "other-voices" / "xx_XX-other-medium.onnx"
