@@ -171,9 +171,10 @@ class JobDriver:
 
     def _on_transfer(self, event: VoiceTransfer) -> None:
         """Not the scheduler's business: a node joins (NodeJoined) once its voice is in."""
-        first = event.node not in self.transfers
+        before = self.transfers.get(event.node)
+        first = before is None
         self.transfers[event.node] = event
-        if first or event.finished:
+        if first or (event.finished and not before.finished):
             self.timeline.mark(self.now(), "voice" if first else "voice-done", event.node, bytes=event.done,
                                total=event.total, source=event.source)
         return None

@@ -91,6 +91,9 @@ class VoiceCourier:
                 log.warning("node %s: the voice from %s did not arrive in time", name, source)
             finally:
                 self.sources.ended(source, name, ok)
+            if ok:  # all in and verified: what follows is the node loading the voice
+                events.put_nowait(VoiceTransfer(name, total, total, moved + total - held, ", then ".join(used),
+                                                finished=True))
             admitted = await self.handshake(ask)
             now = total if admitted.accepted else self._held(admitted.missing)
             moved += max(report.furthest, now) - held
