@@ -7,6 +7,14 @@ the peer caches them by SHA-256; the job's start then names the clip by hash onl
 Device and threads are the peer's own business. Whatever the peer loads, its fingerprint
 must equal the leader's, so a peer with a different voice file is refused, never used.
 
+A voice the leader has as files travels by content too (`voice_files`: a Piper voice's .onnx
+and .onnx.json; a Coqui checkpoint folder's model file, config.json and the files they name, or
+a catalogue model's folder in coqui's downloads). A peer that lacks them is sent them into its
+voice store, or uses its own identical copy (`local_copy`), and loads the voice from there
+(`settings_for_files`); the leader's paths are never used. A Coqui fingerprint names a folder's
+files by name and content, or a catalogue model by name, never by where they are, so it is the
+same on every machine.
+
 On the peer, what arrives is checked before anything is loaded or written (`check_from_wire`):
 voices and models by name only, a `model_path` only inside folders the node's operator allows,
 a clip only for a voice that clones, of a known audio type and bounded size. Clips are kept in a
@@ -74,8 +82,9 @@ class VoiceBundle:
     def key(self) -> tuple:
         """Identifies the voice a peer must load (a loaded engine is reused for the same key)."""
         s = self.settings
-        return (s.engine, s.voice, s.model, s.model_path, s.language, s.deterministic, self.clip_sha256,
-                self.files.voice_id if self.files else "")
+        # Files sent are found by content: where the leader keeps them does not change the voice.
+        return (s.engine, s.voice, s.model, s.model_path if self.files is None else None, s.language,
+                s.deterministic, self.clip_sha256, self.files.voice_id if self.files else "")
 
     def by_hash(self) -> "VoiceBundle":
         """The same voice with the clip named by its hash only (the peer cached the bytes)."""
@@ -103,7 +112,12 @@ def bundle_for_peers(settings: VoiceSettings, files: VoiceManifest | None = None
 
 def voice_files(settings: VoiceSettings, hash_cache: HashCache | None = None) -> tuple[VoiceManifest, Path] | None:
     """The files of the leader's voice, named by content, and the folder they are in: what a node
-    without them is sent. Piper voices (the .onnx and its .onnx.json); None for other engines."""
+    without them is sent. Piper voices (the .onnx and its .onnx.json); Coqui checkpoint folders
+    (what loading the folder reads, `coqui.folder_files`), a catalogue model by name when it is
+    downloaded in coqui's own folder for it; None for other engines and Coqui models elsewhere.
+    E2AError (one line) for a folder that cannot travel, e.g. with a link out of it."""
+    if settings.engine == "coqui":
+        return _coqui_files(settings, hash_cache)
     if settings.engine != "piper":
         return None
     from e2a_node.synth import piper
@@ -114,14 +128,39 @@ def voice_files(settings: VoiceSettings, hash_cache: HashCache | None = None) ->
     return manifest_of("piper", model.parent, [model.name, config.name], hash_cache), model.parent
 
 
+def _coqui_files(settings: VoiceSettings, hash_cache: HashCache | None) -> tuple[VoiceManifest, Path] | None:
+    from e2a_node.synth import coqui
+
+    if settings.model_path:
+        model_path = settings.model_path
+    elif settings.model:
+        folder = coqui.downloaded_model_folder(settings.model)
+        if folder is None:
+            return None  # not downloaded where coqui keeps it: each node gets it by name
+        model_path = str(folder)
+    else:
+        return None
+    folder, names = coqui.folder_files(model_path)
+    real = Path(os.path.realpath(folder))
+    for name in names:
+        if not Path(os.path.realpath(folder / name)).is_relative_to(real):
+            raise E2AError(f"coqui model folder {folder}: {name} is a link to a file outside it")
+    return manifest_of("coqui", folder, names, hash_cache), folder
+
+
 def settings_for_files(bundle: VoiceBundle, folder: Path) -> VoiceSettings:
-    """The settings that load the bundle's voice from this node's copy of its files in `folder`."""
+    """The settings that load the bundle's voice from this node's copy of its files in `folder`
+    (checked as `check_from_wire` checks a voice by name; no `--allow-model-dir` is needed for
+    them). Called with a folder that lacks the files, it checks what can be checked without them."""
     settings, files = bundle.settings, bundle.files
     assert files is not None
     if settings.language is not None and not _LANGUAGE.fullmatch(settings.language):
         raise E2AError(f"language {settings.language[:40]!r} is not a language tag (e.g. en, en-US)")
-    if settings.engine != "piper" or files.engine != "piper":
-        raise E2AError(f"voice files for the {settings.engine[:40]} engine are not taken (piper voices only)")
+    if settings.engine != files.engine or settings.engine not in ("piper", "coqui"):
+        raise E2AError(f"voice files for the {files.engine[:40]} engine are not taken for a {settings.engine[:40]} "
+                       "voice (piper voices and coqui models only)")
+    if settings.engine == "coqui":
+        return _coqui_settings_for_files(bundle, folder)
     models = [f.path for f in files.files if f.path.endswith(".onnx")]
     if len(models) != 1 or len(files.files) != 2 or settings.model or settings.model_path \
             or not any(f.path == models[0] + ".json" for f in files.files):
@@ -129,11 +168,38 @@ def settings_for_files(bundle: VoiceBundle, folder: Path) -> VoiceSettings:
     return replace(settings, voice=str(folder / models[0]))
 
 
-def local_copy(bundle: VoiceBundle, hash_cache: HashCache | None = None) -> Path | None:
+def _coqui_settings_for_files(bundle: VoiceBundle, folder: Path) -> VoiceSettings:
+    from e2a_node.synth import coqui
+
+    paths = {f.path for f in bundle.files.files}
+    if any("/" in p for p in paths) or "config.json" not in paths or coqui.pick_model_file(paths) is None:
+        raise E2AError("a coqui model is sent as the files of its folder: config.json, a model file "
+                       "(model.pth, ...) and the files they name, no subfolders")
+    # The leader's model_path means nothing here; its model name (if any) names what the files are.
+    settings = settings_from_wire(replace(bundle.settings, model_path=str(folder)))
+    here = all((folder / p).is_file() for p in paths)
+    if here:
+        _folder, needed = coqui.folder_files(str(folder))
+        if set(needed) != paths:
+            raise E2AError("the coqui model's files are not the files its folder loads "
+                           f"(sent {len(paths)}, it reads {len(needed)})")
+    if bundle.clip is not None or bundle.clip_sha256 or bundle.clip_suffix:
+        check_clip(bundle, settings, clones=None if here else True)
+    return settings
+
+
+def local_copy(bundle: VoiceBundle, hash_cache: HashCache | None = None,
+               model_dirs: Sequence[Path] = ()) -> Path | None:
     """The folder of this node's own copy of the bundle's voice files (its voices folder, the
-    bundled voice) when the files there are the very same; None when it has none."""
+    bundled voice; for Coqui, a model folder in coqui's download folder, or the leader's
+    `model_path` where `model_dirs` allow it) when the files there are the very same; None when
+    it has none."""
     files = bundle.files
-    if files is None or bundle.settings.engine != "piper":
+    if files is None:
+        return None
+    if bundle.settings.engine == "coqui" and files.engine == "coqui":
+        return _coqui_local_copy(bundle, hash_cache, model_dirs)
+    if bundle.settings.engine != "piper":
         return None
     from e2a_node.synth import piper
 
@@ -141,14 +207,56 @@ def local_copy(bundle: VoiceBundle, hash_cache: HashCache | None = None) -> Path
         model, _ = piper.voice_files(piper.from_wire(bundle.settings).voice)
     except E2AError:
         return None
-    folder = model.parent
+    return model.parent if _same_files(model.parent, files, hash_cache) else None
+
+
+def _coqui_local_copy(bundle: VoiceBundle, hash_cache: HashCache | None, model_dirs: Sequence[Path]) -> Path | None:
+    """The folder the leader's `model_path` names here (if allowed), else one of coqui's downloads
+    (the named model's, else any), holding exactly the files."""
+    from e2a_node.synth import coqui
+
+    candidates = []
+    if bundle.settings.model_path and model_dirs:
+        try:
+            allowed = allowed_model_path(bundle.settings.model_path, model_dirs)
+            candidates.append(coqui.checkpoint_files(allowed)[0])
+        except E2AError:
+            pass
+    root = coqui.coqui_data_dir()
+    name = bundle.settings.model
+    if name:
+        try:
+            coqui.from_wire(VoiceSettings(engine="coqui", model=name))  # a catalogue name, never a path
+        except E2AError:
+            return None
+        candidates.append(root / name.replace("/", "--"))
+    else:
+        try:
+            candidates += sorted(p for p in root.iterdir() if p.name.startswith("tts_models--") and p.is_dir())
+        except OSError:
+            pass
+    for folder in candidates:
+        if not _same_files(folder, bundle.files, hash_cache, hash_them=False):
+            continue  # sizes first: hashing a model is for a folder that may well be it
+        try:
+            _folder, needed = coqui.folder_files(str(folder))
+        except E2AError:
+            continue
+        if set(needed) == {f.path for f in bundle.files.files} and _same_files(folder, bundle.files, hash_cache):
+            return folder
+    return None
+
+
+def _same_files(folder: Path, files: VoiceManifest, hash_cache: HashCache | None, hash_them: bool = True) -> bool:
+    """Whether `folder` holds the manifest's files (by size; with `hash_them`, by content too)."""
     if any(not (folder / f.path).is_file() or (folder / f.path).stat().st_size != f.size for f in files.files):
-        return None
+        return False
+    if not hash_them:
+        return True
     try:
-        same = manifest_of(files.engine, folder, [f.path for f in files.files], hash_cache).voice_id == files.voice_id
+        return manifest_of(files.engine, folder, [f.path for f in files.files], hash_cache).voice_id == files.voice_id
     except E2AError:
-        return None
-    return folder if same else None
+        return False
 
 
 def check_from_wire(bundle: VoiceBundle, model_dirs: Sequence[Path] = ()) -> VoiceSettings:
@@ -184,10 +292,11 @@ def allowed_model_path(model_path: str, model_dirs: Sequence[Path]) -> str:
     raise E2AError("model_path is outside the folders this node allows (--allow-model-dir)")
 
 
-def check_clip(bundle: VoiceBundle, settings: VoiceSettings) -> None:
+def check_clip(bundle: VoiceBundle, settings: VoiceSettings, clones: bool | None = None) -> None:
     """A cloning clip (bytes, or its hash on a job start) is taken only for a voice that clones,
-    named by a SHA-256, of a known audio type, within `MAX_CLIP_BYTES`, and arriving intact."""
-    if not takes_voice_clip(settings):
+    named by a SHA-256, of a known audio type, within `MAX_CLIP_BYTES`, and arriving intact.
+    `clones`: whether the voice clones, when its files are not here to tell (None: ask them)."""
+    if not (takes_voice_clip(settings) if clones is None else clones):
         raise E2AError(f"this {settings.engine} voice does not clone: it takes no voice clip")
     if settings.voice:
         raise E2AError("a voice clip and a speaker name together: send one")

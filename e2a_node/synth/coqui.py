@@ -4,8 +4,13 @@ Optional: ``pip install 'e2a[coqui]'``. What ``VoiceSettings`` means here:
 
 * ``model_path``: a local checkpoint folder with ``config.json`` and a model file
   (``model.pth``, ``best_model.pth``, ``checkpoint*.pth``, ...); XTTS folders also hold ``vocab.json``.
+  The files its config names (speakers, language ids, speaker encoder) are taken from the
+  folder when it holds a file of that name, so a folder loads the same wherever it was moved
+  (`folder_files` lists what a load reads, for sending a folder to other nodes).
 * ``model``: a coqui model name such as ``tts_models/en/ljspeech/vits`` or
   ``tts_models/multilingual/multi-dataset/xtts_v2``; downloaded into coqui's cache on first use.
+  With ``model_path`` too: that model, its files in that folder (a node loads a leader's
+  download so, `downloaded_model_folder`), fingerprinted as the name is.
 * ``voice``: for cloning models (XTTS, YourTTS) a reference clip in any format ffmpeg reads;
   for multi-speaker models a speaker name; ignored by single-speaker models.
 * ``language``: for multilingual models (XTTS: en, fr, de, ...).
@@ -37,6 +42,7 @@ import sys
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +63,13 @@ _WIRE_MODEL_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 _WIRE_SPEAKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.'+-]{0,99}")
 # Text cleaners that spell out digits before synthesis (TTS/tts/utils/text/cleaners.py).
 _NUMBER_CLEANERS = {"english_cleaners", "phoneme_cleaners", "italian_cleaners"}
+# Files a checkpoint folder's loader reads by name, whatever its config says (XTTS's tokenizer and
+# speakers; the speakers files coqui's trainer writes); load() fingerprints them.
+_FOLDER_EXTRAS = ("vocab.json", "speakers_xtts.pth", "speakers.pth", "speakers.json")
+# Config fields (at the top or in model_args) naming other files a model loads; coqui's downloader
+# points them into the model's folder (TTS/utils/manage.py::_update_paths), as absolute paths.
+_FILE_FIELDS = ("speakers_file", "speaker_file", "d_vector_file", "language_ids_file",
+                "speaker_encoder_model_path", "speaker_encoder_config_path")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,27 +179,140 @@ def checkpoint_files(model_path: str) -> tuple[Path, Path, Path]:
     if not config.is_file():
         raise EngineError(f"coqui model folder {folder} has no config.json")
     if model_file is None:
-        for candidate in _MODEL_FILE_NAMES:
-            if (folder / candidate).is_file():
-                model_file = folder / candidate
-                break
-        else:
-            checkpoints = sorted(folder.glob("checkpoint*.pth"), key=_checkpoint_step)
-            others = sorted(p for p in folder.glob("*.pth") if not p.name.startswith(("speakers", "model_se")))
-            if checkpoints:
-                model_file = checkpoints[-1]
-            elif len(others) == 1:
-                model_file = others[0]
-            else:
-                raise EngineError(
-                    f"coqui model folder {folder} has no model file (model.pth, best_model.pth or checkpoint_N.pth)"
-                )
+        picked = pick_model_file(p.name for p in folder.iterdir() if p.is_file())
+        if picked is None:
+            raise EngineError(
+                f"coqui model folder {folder} has no model file (model.pth, best_model.pth or checkpoint_N.pth)"
+            )
+        model_file = folder / picked
     return folder, model_file, config
 
 
-def _checkpoint_step(path: Path) -> tuple[int, str]:
-    digits = "".join(ch for ch in path.stem if ch.isdigit())
-    return (int(digits) if digits else -1, path.name)
+def pick_model_file(names: Iterable[str]) -> str | None:
+    """The model file a folder holding files `names` is loaded from (see `checkpoint_files`)."""
+    names = set(names)
+    for candidate in _MODEL_FILE_NAMES:
+        if candidate in names:
+            return candidate
+    pth = [n for n in names if n.endswith(".pth")]
+    checkpoints = sorted((n for n in pth if n.startswith("checkpoint")), key=_checkpoint_step)
+    others = sorted(n for n in pth if not n.startswith(("speakers", "model_se")))
+    if checkpoints:
+        return checkpoints[-1]
+    return others[0] if len(others) == 1 else None
+
+
+def _checkpoint_step(name: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in Path(name).stem if ch.isdigit())
+    return (int(digits) if digits else -1, name)
+
+
+def _file_refs(cfg: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Where `cfg` names a file the model loads besides its checkpoint: (dict, key) pairs, each
+    holding a path or a list of paths."""
+    refs = []
+    for section in (cfg, cfg.get("model_args")):
+        if isinstance(section, dict):
+            refs += [(section, key) for key in _FILE_FIELDS if section.get(key)]
+    audio = cfg.get("audio")
+    if isinstance(audio, dict) and audio.get("stats_path"):
+        refs.append((audio, "stats_path"))
+    return refs
+
+
+def _ref_values(value: Any) -> list[str]:
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v]
+
+
+def _ref_name(value: str) -> str:
+    """The file name at the end of a path a config names (written on any system)."""
+    return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _in_folder(folder: Path, value: str) -> Path | None:
+    """The file of the folder a config's path names (by its file name), when the folder has one."""
+    name = _ref_name(value)
+    if not name or name in (".", ".."):
+        return None
+    candidate = folder / name
+    return candidate if candidate.is_file() else None
+
+
+def folder_files(model_path: str) -> tuple[Path, list[str]]:
+    """The checkpoint folder `model_path` names and the files in it that loading it reads (its model
+    file, config.json, the vocab and speakers files, the files its config names), as a node that
+    is sent them must have them. EngineError (one line) when loading it reads a file outside the
+    folder, or one a node does not take from another machine."""
+    folder, model_file, config_file = checkpoint_files(model_path)
+    cfg = _read_json(config_file)
+    names = {model_file.name, config_file.name}
+    if cfg.get("model") == "xtts":
+        if model_file.name != "model.pth":
+            raise EngineError(f"XTTS folder {folder}: XTTS loads model.pth from its folder, not {model_file.name}")
+        if not (folder / "vocab.json").is_file():
+            raise EngineError(f"XTTS folder {folder} has no vocab.json (its tokenizer must be in the folder to travel)")
+    names |= {n for n in _FOLDER_EXTRAS if (folder / n).is_file()}
+    for section, key in _file_refs(cfg):
+        for value in _ref_values(section[key]):
+            inside = _in_folder(folder, value)
+            if inside is not None:
+                if key == "stats_path":
+                    raise EngineError(f"coqui model folder {folder}: its {inside.name} is read with pickle, "
+                                      "which no node takes from another machine")
+                names.add(inside.name)
+            elif Path(value).expanduser().exists():
+                raise EngineError(f"coqui model folder {folder}: its config.json names {value[:120]}, outside the "
+                                  "folder (copy that file into the folder)")
+    if pick_model_file(names) != model_file.name:
+        raise EngineError(f"coqui model folder {folder}: {model_file.name} is not the model file a folder of "
+                          "these files is loaded from (name it model.pth)")
+    return folder, sorted(names)
+
+
+def _config_for_folder(folder: Path, cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """`cfg` with every file it names pointed at the folder's file of that name (where the folder
+    has one), so a folder loads the same wherever it is; None when nothing changes."""
+    patched = json.loads(json.dumps(cfg))
+    changed = False
+    for section, key in _file_refs(patched):
+        value = section[key]
+        values = [str(_in_folder(folder, v) or v) if isinstance(v, str) and v else v
+                  for v in (value if isinstance(value, list) else [value])]
+        new = values if isinstance(value, list) else values[0]
+        if new != value:
+            section[key] = new
+            changed = True
+    return patched if changed else None
+
+
+def downloaded_model_folder(name: str) -> Path | None:
+    """The folder coqui's downloader keeps catalogue model `name` in (its ModelManager's output
+    path, `coqui_data_dir()`/tts_models--LANG--DATASET--MODEL) when the model is there and loading
+    that folder loads what loading the name does: a model of its own (no separate vocoder), from a
+    GitHub release (Hugging Face models live in the hub's cache), no licence to accept first, the
+    same checkpoint file picked. None otherwise; nothing is downloaded."""
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "tts_models" or not all(_WIRE_MODEL_PART.fullmatch(p) for p in parts):
+        return None
+    item = _catalogue_item(_models_catalogue(), name)
+    if (item is None or "github_rls_url" not in item or item.get("repo_id") or item.get("default_vocoder")
+            or item.get("tos_required")):
+        return None
+    folder = coqui_data_dir() / "--".join(parts)
+    if "snapshots" in folder.parts or not (folder / "config.json").is_file():
+        return None  # "snapshots" in the path would make the download look like a Hugging Face one
+    # The file coqui's downloader loads (TTS/utils/manage.py::_find_files): the one of these it
+    # finds, else the only *.pt* anywhere under the folder.
+    named = [n for n in ("model_file.pth", "model_file.pth.tar", "model.pth", "checkpoint.pth")
+             if (folder / n).is_file()]
+    if not named:
+        found = [p for p in folder.rglob("*.pt*") if p.is_file()]
+        named = [found[0].name] if len(found) == 1 and found[0].parent == folder else []
+    try:
+        picked = checkpoint_files(str(folder))[1].name
+    except EngineError:
+        return None
+    return folder if named == [picked] else None
 
 
 def _config_languages(cfg: dict[str, Any]) -> list[str] | None:
@@ -432,14 +558,19 @@ def _download(name: str) -> tuple[Any, dict[str, Any]]:
         raise EngineError(f"could not download coqui model {name}: {_first_line(e)}") from None
     finally:
         manage_logger.setLevel(old_level)
-    provenance = {
+    # a Hugging Face snapshot folder is named after the commit it holds
+    revision = Path(paths[0]).parent.name if "snapshots" in Path(paths[0]).parts else ""
+    return paths, _provenance(name, item, revision, str(paths[2].parent.name) if paths[2] else "")
+
+
+def _provenance(name: str, item: dict[str, Any] | None, revision: str = "", vocoder: str = "") -> dict[str, Any]:
+    """What identifies a catalogue model in the fingerprint."""
+    return {
         "name": name,
         "source": (item or {}).get("repo_id") or (item or {}).get("github_rls_url") or "",
-        # a Hugging Face snapshot folder is named after the commit it holds
-        "revision": Path(paths[0]).parent.name if "snapshots" in Path(paths[0]).parts else "",
-        "vocoder": str(paths[2].parent.name) if paths[2] else "",
+        "revision": revision,
+        "vocoder": vocoder,
     }
-    return paths, provenance
 
 
 def load(settings: VoiceSettings) -> CoquiEngine:
@@ -472,12 +603,24 @@ def load(settings: VoiceSettings) -> CoquiEngine:
         "coqui_tts": _version("coqui-tts"),
         "deterministic": settings.deterministic,
     }
+    config_copy = None  # a temporary config.json naming the folder's own files
     if local is not None:
         folder, model_file, config_file = local
         cfg = _read_json(config_file)
         is_xtts = cfg.get("model") == "xtts"
-        extra = [folder / n for n in ("vocab.json", "speakers_xtts.pth", "speakers.pth", "speakers.json")]
-        ident["files"] = {p.name: file_sha256(p) for p in [model_file, config_file, *extra] if p.is_file()}
+        if settings.model:
+            # The catalogue model, its files in this folder (sent by a leader that loaded it by name
+            # from its download folder): named as the name is, so every node's fingerprint agrees.
+            ident["model"] = _provenance(settings.model, _catalogue_item(_models_catalogue(), settings.model))
+        else:
+            extra = [folder / n for n in _FOLDER_EXTRAS]
+            ident["files"] = {p.name: file_sha256(p) for p in [model_file, config_file, *extra] if p.is_file()}
+        _precheck_xtts(settings, config_file, str(folder))
+        patched = _config_for_folder(folder, cfg)
+        if patched is not None:
+            config_copy = tempfile.mkdtemp(prefix="e2a-coqui-config-")
+            config_file = Path(config_copy) / "config.json"
+            config_file.write_text(json.dumps(patched), encoding="utf-8")
         kwargs = dict(
             tts_checkpoint=str(folder if is_xtts else model_file),
             tts_config_path=str(config_file),
@@ -494,7 +637,7 @@ def load(settings: VoiceSettings) -> CoquiEngine:
             vocoder_config=str(vocoder_config) if vocoder_config else None,
         )
         what = settings.model
-    _precheck_xtts(settings, Path(kwargs["tts_config_path"]) if kwargs["tts_config_path"] else None, what)
+        _precheck_xtts(settings, Path(kwargs["tts_config_path"]) if kwargs["tts_config_path"] else None, what)
     try:
         synthesizer = Synthesizer(**kwargs, use_cuda=False)
         if device != "cpu":
@@ -504,6 +647,9 @@ def load(settings: VoiceSettings) -> CoquiEngine:
         raise
     except Exception as e:
         raise EngineError(f"could not load coqui model {what}: {_first_line(e)}") from None
+    finally:
+        if config_copy is not None:
+            shutil.rmtree(config_copy, ignore_errors=True)
 
     model = synthesizer.tts_model
     config = synthesizer.tts_config
