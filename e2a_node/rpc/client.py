@@ -145,18 +145,19 @@ class PeerClient:
         return receipt.complete
 
     async def fetch_voice(self, files: VoiceManifest, source: str, source_name: str,
-                          held: Callable[[int], None]) -> bool:
+                          progress: Callable[[int, int], None]) -> bool:
         """Ask the node to fetch the voice's files it lacks from the member at `source`
-        (host:port) and say how many bytes of the voice it holds as they arrive (`held`); True
-        when it has them all, verified. PeerMisbehaved when its progress makes no sense."""
+        (host:port) and say, as they arrive, how many bytes of the voice it holds and how many
+        came from the source (`progress(held, received)`); True when it has them all, verified.
+        PeerMisbehaved when its progress makes no sense."""
         call = self.stub.FetchVoice(pb.FetchRequest(manifest=manifest_to_pb(files), source=source,
                                                     source_name=source_name), timeout=transfer_timeout(files))
-        async for progress in call:
-            if progress.total != files.total_bytes or progress.held > progress.total:
-                raise PeerMisbehaved(f"it said it held {progress.held} of {progress.total} bytes of a voice of "
-                                     f"{files.total_bytes}")
-            held(progress.held)
-            if progress.complete:
+        async for msg in call:
+            if msg.total != files.total_bytes or msg.held > msg.total or msg.received > msg.total:
+                raise PeerMisbehaved(f"it said it held {msg.held} of {msg.total} bytes of a voice of "
+                                     f"{files.total_bytes} ({msg.received} received)")
+            progress(msg.held, msg.received)
+            if msg.complete:
                 return True
         return False
 

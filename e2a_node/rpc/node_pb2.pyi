@@ -173,14 +173,16 @@ class FetchRequest(_message.Message):
     def __init__(self, manifest: _Optional[_Union[VoiceManifest, _Mapping]] = ..., source: _Optional[str] = ..., source_name: _Optional[str] = ...) -> None: ...
 
 class FetchProgress(_message.Message):
-    __slots__ = ("held", "total", "complete")
+    __slots__ = ("held", "total", "complete", "received")
     HELD_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
     held: int
     total: int
     complete: bool
-    def __init__(self, held: _Optional[int] = ..., total: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
+    received: int
+    def __init__(self, held: _Optional[int] = ..., total: _Optional[int] = ..., complete: _Optional[bool] = ..., received: _Optional[int] = ...) -> None: ...
 
 class VoiceRequest(_message.Message):
     __slots__ = ("voice_id", "needs")

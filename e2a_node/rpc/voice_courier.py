@@ -84,20 +84,18 @@ class VoiceCourier:
                 if source == LEADER:
                     ok = await client.send_voice(self.files, self.folder, admitted.missing, report.sent)
                 else:
-                    ok = await client.fetch_voice(self.files, self.targets[source], source, report.held)
+                    ok = await client.fetch_voice(self.files, self.targets[source], source, report.fetched)
             except grpc.aio.AioRpcError as exc:
                 log.warning("node %s: the voice from %s failed: %s", name, source, client.describe(exc))
             except asyncio.TimeoutError:
                 log.warning("node %s: the voice from %s did not arrive in time", name, source)
             finally:
                 self.sources.ended(source, name, ok)
+            moved += report.moved
             if ok:  # all in and verified: what follows is the node loading the voice
-                events.put_nowait(VoiceTransfer(name, total, total, moved + total - held, ", then ".join(used),
-                                                finished=True))
+                events.put_nowait(VoiceTransfer(name, total, total, moved, ", then ".join(used), finished=True))
             admitted = await self.handshake(ask)
-            now = total if admitted.accepted else self._held(admitted.missing)
-            moved += max(report.furthest, now) - held
-            held = now
+            held = total if admitted.accepted else self._held(admitted.missing)
         done = admitted.accepted
         events.put_nowait(VoiceTransfer(name, held, total, moved, ", then ".join(used) or LEADER, finished=done))
         if done:
@@ -128,20 +126,26 @@ class VoiceCourier:
 
 
 class _Progress:
-    """One attempt's progress, as VoiceTransfer events a few times a second."""
+    """One attempt's progress, as VoiceTransfer events a few times a second. `moved`: the bytes
+    that went from the source to the node (pushed by the leader, or counted by the node)."""
 
     def __init__(self, events: asyncio.Queue, name: str, total: int, held: int, moved: int, source: str) -> None:
         self.events, self.name, self.total, self.source = events, name, total, source
-        self.start, self.moved, self.furthest = held, moved, held
+        self.held, self.before, self.moved = held, moved, 0
         self._last = 0.0
 
     def sent(self, n: int) -> None:
-        self.held(self.furthest + n)
+        """The leader pushed `n` more bytes."""
+        self.moved += n
+        self._event(self.held + self.moved)
 
-    def held(self, held: int) -> None:
-        self.furthest = max(self.furthest, held)
+    def fetched(self, held: int, received: int) -> None:
+        """The node holds `held` bytes of the voice, `received` of them from the source so far."""
+        self.moved = received
+        self._event(held)
+
+    def _event(self, held: int) -> None:
         now = asyncio.get_running_loop().time()
         if now - self._last >= PROGRESS_SECONDS:
             self._last = now
-            self.events.put_nowait(VoiceTransfer(self.name, held, self.total, self.moved + held - self.start,
-                                                 self.source))
+            self.events.put_nowait(VoiceTransfer(self.name, held, self.total, self.before + self.moved, self.source))

@@ -139,14 +139,23 @@ class VoiceHandlers:
             yield pb.FetchProgress(held=total, total=total, complete=True)
             return
         client = PeerClient(request.source, self.identity)
-        task = asyncio.create_task(service.receive_voice(
-            files, client.voice_pieces(files.voice_id, needs, self.idle)))
+        received = 0
+
+        async def counted():
+            nonlocal received
+            async for path, offset, data in client.voice_pieces(files.voice_id, needs, self.idle):
+                received += len(data)
+                yield path, offset, data
+
+        task = asyncio.create_task(service.receive_voice(files, counted()))
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=PROGRESS_SECONDS)
                 held = service.receiving_bytes(files.voice_id)
                 if held is not None:
-                    yield pb.FetchProgress(held=held, total=total)
+                    yield pb.FetchProgress(held=held, total=total, received=received)
+            if task.exception() is not None:  # what came, for the leader's count, before the error
+                yield pb.FetchProgress(held=_held(service, files), total=total, received=received)
             try:
                 complete = task.result()
             except WorkRefused as exc:
@@ -160,12 +169,21 @@ class VoiceHandlers:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, public(f"{source}: {exc}"))
             if not complete:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, public(f"{source} sent only part of the voice"))
-            yield pb.FetchProgress(held=total, total=total, complete=True)
+            yield pb.FetchProgress(held=total, total=total, complete=True, received=received)
         finally:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
             await client.close()
+
+
+def _held(service: NodeService, files) -> int:
+    """Bytes of the voice this node holds now (after a fetch broke off)."""
+    sizes = {f.path: f.size for f in files.files}
+    try:
+        return files.total_bytes - sum(sizes[path] - offset for path, offset in service.voice_needs(files))
+    except E2AError:  # no room in the store any more: nothing to resume from
+        return 0
 
 
 class _Pace:

@@ -71,6 +71,8 @@ _FOLDER_EXTRAS = ("vocab.json", "speakers_xtts.pth", "speakers.pth", "speakers.j
 _FILE_FIELDS = ("speakers_file", "speaker_file", "d_vector_file", "language_ids_file",
                 "speaker_encoder_model_path", "speaker_encoder_config_path")
 
+_SEEDED = threading.Lock()  # held by every deterministic synthesize call in this process
+
 
 # ---------------------------------------------------------------------------------------------
 # Light helpers: no torch, no TTS import
@@ -458,7 +460,8 @@ class CoquiEngine:
         import numpy as np
         import torch
 
-        with self._lock:
+        # torch's random state is one per process: seeded calls of two engines must not interleave
+        with _SEEDED if self.deterministic else self._lock:
             if self.deterministic:
                 seed = segment_seed(text) if seed is None else seed & 0xFFFFFFFF
                 random.seed(seed)
