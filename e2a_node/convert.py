@@ -134,7 +134,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
             engines = _load_local_voices(settings, req.slots, ui)
             traits = VoiceTraits.of(engines[0])
         else:
-            traits = _traits_from_a_peer(discovery, access, bundle_for_peers(settings))
+            traits = _traits_from_a_peer(discovery, access, settings)
         plan = plan_job(book, numbers, language, traits, req.work_dir)
         store = open_job_folder(plan, settings.to_dict(), fresh=req.fresh)
         missing = plan.missing(store)
@@ -202,19 +202,27 @@ def _start_discovery(req: ConvertRequest):
     return discovery
 
 
-def _traits_from_a_peer(discovery, access, bundle) -> VoiceTraits:
+def _traits_from_a_peer(discovery, access, settings: VoiceSettings) -> VoiceTraits:
     """With --no-local the leader loads no voice: the nodes found describe it.
 
     Every node found is asked at once, so each loads the voice now, in parallel, rather than
-    when the job has started (the job's own handshake then finds it loaded).
+    when the job has started (the job's own handshake then finds it loaded). A node that lacks
+    the voice's files is sent them first.
     """
     import asyncio
 
     from e2a_node.peer_checks import traits_problem
     from e2a_node.rpc.client import ask_node
 
+    files, folder = _voice_files_for_peers(settings)
+    bundle = bundle_for_peers(settings, files)
+
     async def handshake(client):
-        return await client.handshake("", bundle, "")
+        admitted = await client.handshake("", bundle, "")
+        if not admitted.accepted and admitted.missing and folder is not None:
+            if await client.send_voice(files, folder, admitted.missing, lambda _n: None):
+                admitted = await client.handshake("", bundle, "")
+        return admitted
 
     async def ask(addr):
         admitted, why = await ask_node(addr, access, handshake)

@@ -341,7 +341,8 @@ class NodeService:
         folder = self.voice_store.find(files.voice_id)
         if folder is None:
             loop = asyncio.get_running_loop()  # hashing a voice (once: the cache keeps it) takes a while
-            folder = await loop.run_in_executor(self._load_executor, local_copy, bundle, self.hash_cache)
+            folder = await loop.run_in_executor(self._load_executor, local_copy, bundle, self.hash_cache,
+                                                self.model_dirs)
             if folder is not None:
                 self._held[files.voice_id] = (files, folder)
         if folder is not None:

@@ -201,3 +201,11 @@ def test_a_full_store_evicts_the_least_recently_used_voice(single, leader_voice,
     assert by_name(report)["peer"]["voice_bytes_received"] == voice_size(other)
     [second] = stored_voices("peer", tmp_path)
     assert second != first
+
+
+def test_a_leader_that_speaks_nothing_itself_sends_the_voice_first(single, leader_voice, node, tmp_path):
+    peer = node("peer")
+    done, report = convert(tmp_path, "nolocal", leader_voice, "--cluster", peer.target, "--no-local")
+    assert (tmp_path / "nolocal.m4b").read_bytes() == single
+    assert [n["name"] for n in report["nodes"] if n["sentences"]] == ["peer"]
+    assert stored_voices("peer", tmp_path) != []
