@@ -161,6 +161,7 @@ def test_a_source_killed_mid_transfer_is_followed_by_another_from_where_it_stopp
     assert "the voice from a failed" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # two more jobs; the hash rules themselves are in test_voice_store.py and test_voice_rpc_hostile.py
 def test_a_file_that_fails_its_hash_is_discarded_and_sent_again_by_another(single, leader_voice, node, tmp_path):
     a, b = node("a"), node("b")
     convert(tmp_path, "first", leader_voice, "--cluster", a.target)
@@ -203,6 +204,7 @@ def test_a_full_store_evicts_the_least_recently_used_voice(single, leader_voice,
     assert second != first
 
 
+@pytest.mark.slow  # another job
 def test_a_leader_that_speaks_nothing_itself_sends_the_voice_first(single, leader_voice, node, tmp_path):
     peer = node("peer")
     done, report = convert(tmp_path, "nolocal", leader_voice, "--cluster", peer.target, "--no-local")
