@@ -9,11 +9,11 @@ must equal the leader's, so a peer with a different voice file is refused, never
 
 A voice the leader has as files travels by content too (`voice_files`: a Piper voice's .onnx
 and .onnx.json; a Coqui checkpoint folder's model file, config.json and the files they name, or
-a catalogue model's folder in coqui's downloads). A peer that lacks them is sent them into its
+a catalogue model's folder in coqui's downloads or the Hugging Face cache). A peer that lacks them is sent them into its
 voice store, or uses its own identical copy (`local_copy`), and loads the voice from there
 (`settings_for_files`); the leader's paths are never used. A Coqui fingerprint names a folder's
-files by name and content, or a catalogue model by name, never by where they are, so it is the
-same on every machine.
+files by name and content, or a catalogue model by name (a Hugging Face one with its files'
+content), never by where they are, so it is the same on every machine.
 
 On the peer, what arrives is checked before anything is loaded or written (`check_from_wire`):
 voices and models by name only, a `model_path` only inside folders the node's operator allows,
@@ -114,8 +114,12 @@ def voice_files(settings: VoiceSettings, hash_cache: HashCache | None = None) ->
     """The files of the leader's voice, named by content, and the folder they are in: what a node
     without them is sent. Piper voices (the .onnx and its .onnx.json); Coqui checkpoint folders
     (what loading the folder reads, `coqui.folder_files`), a catalogue model by name when it is
-    downloaded in coqui's own folder for it; None for other engines and Coqui models elsewhere.
-    E2AError (one line) for a folder that cannot travel, e.g. with a link out of it."""
+    downloaded where coqui keeps it (`coqui.downloaded_model_folder`: its own folder, or the
+    Hugging Face cache's snapshot for hub models such as XTTS v2, links into the snapshot's blobs
+    followed; a model whose licence must be accepted only when this machine's user accepted it,
+    sending it to their own nodes being theirs to do then); None for other engines and Coqui
+    models elsewhere or not downloaded (nothing is downloaded). E2AError (one line) for a folder
+    that cannot travel, e.g. with a link out of it (out of its repo's cache folder, for a snapshot)."""
     if settings.engine == "coqui":
         return _coqui_files(settings, hash_cache)
     if settings.engine != "piper":
@@ -141,9 +145,16 @@ def _coqui_files(settings: VoiceSettings, hash_cache: HashCache | None) -> tuple
     else:
         return None
     folder, names = coqui.folder_files(model_path)
-    real = Path(os.path.realpath(folder))
+    # A Hugging Face snapshot's files are links into its repo's blobs: they may point anywhere in
+    # that repo's cache folder, nowhere else. The manifest hashes what they point at, and a node
+    # is sent that content as plain files.
+    repo = coqui.hf_repo_folder(folder)
+    real = Path(os.path.realpath(repo or folder))
     for name in names:
         if not Path(os.path.realpath(folder / name)).is_relative_to(real):
+            if repo is not None:
+                raise E2AError(f"coqui model folder {folder}: {name} is a link to a file outside its "
+                               f"Hugging Face cache folder {repo.name}")
             raise E2AError(f"coqui model folder {folder}: {name} is a link to a file outside it")
     return manifest_of("coqui", folder, names, hash_cache), folder
 
@@ -212,7 +223,8 @@ def local_copy(bundle: VoiceBundle, hash_cache: HashCache | None = None,
 
 def _coqui_local_copy(bundle: VoiceBundle, hash_cache: HashCache | None, model_dirs: Sequence[Path]) -> Path | None:
     """The folder the leader's `model_path` names here (if allowed), else one of coqui's downloads
-    (the named model's, else any), holding exactly the files."""
+    (the named model's, in coqui's folder or the Hugging Face cache, else any), holding exactly
+    the files."""
     from e2a_node.synth import coqui
 
     candidates = []
@@ -230,6 +242,9 @@ def _coqui_local_copy(bundle: VoiceBundle, hash_cache: HashCache | None, model_d
         except E2AError:
             return None
         candidates.append(root / name.replace("/", "--"))
+        hub = coqui.downloaded_model_folder(name)  # a Hugging Face model's snapshot in the hub's cache
+        if hub is not None and hub not in candidates:
+            candidates.append(hub)
     else:
         try:
             candidates += sorted(p for p in root.iterdir() if p.name.startswith("tts_models--") and p.is_dir())

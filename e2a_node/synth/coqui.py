@@ -8,9 +8,11 @@ Optional: ``pip install 'e2a[coqui]'``. What ``VoiceSettings`` means here:
   folder when it holds a file of that name, so a folder loads the same wherever it was moved
   (`folder_files` lists what a load reads, for sending a folder to other nodes).
 * ``model``: a coqui model name such as ``tts_models/en/ljspeech/vits`` or
-  ``tts_models/multilingual/multi-dataset/xtts_v2``; downloaded into coqui's cache on first use.
+  ``tts_models/multilingual/multi-dataset/xtts_v2``; downloaded on first use, into coqui's data
+  folder or, for models on the Hugging Face hub (XTTS, ...), the hub's cache.
   With ``model_path`` too: that model, its files in that folder (a node loads a leader's
-  download so, `downloaded_model_folder`), fingerprinted as the name is.
+  download so, `downloaded_model_folder`), fingerprinted as the name is (a hub model by its
+  name and the content of the files it loads, either way).
 * ``voice``: for cloning models (XTTS, YourTTS) a reference clip in any format ffmpeg reads;
   for multi-speaker models a speaker name; ignored by single-speaker models.
 * ``language``: for multilingual models (XTTS: en, fr, de, ...).
@@ -287,22 +289,101 @@ def _config_for_folder(folder: Path, cfg: dict[str, Any]) -> dict[str, Any] | No
     return patched if changed else None
 
 
+def hf_hub_cache() -> Path:
+    """Where huggingface_hub keeps its downloads, coqui's Hugging Face models among them (coqui's
+    ModelManager calls ``snapshot_download(repo_id)`` with no cache folder): its
+    ``constants.HF_HUB_CACHE`` when this process has imported it (read from the environment then),
+    else the same from the environment now: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub,
+    XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub."""
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None and getattr(constants, "HF_HUB_CACHE", None):
+        return Path(constants.HF_HUB_CACHE)
+
+    def expand(value: str) -> Path:
+        return Path(os.path.expandvars(os.path.expanduser(value)))
+
+    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(key):
+            return expand(os.environ[key])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return expand(home) / "hub"
+
+
+_HF_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+_HF_COMMIT = re.compile(r"[0-9a-f]{40}")
+# Catalogue models coqui loads by code of their own, not as a checkpoint folder (manage.py, api.py)
+_SPECIAL_MODELS = ("tortoise-v2", "bark", "knnvc")
+
+
+def hf_repo_folder(folder: Path) -> Path | None:
+    """The Hugging Face cache folder of one repo (``models--OWNER--NAME``) when `folder` is one of
+    its snapshots (``.../models--OWNER--NAME/snapshots/COMMIT``, whose files are links into the
+    repo folder's ``blobs``); None for any other folder."""
+    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
+        return folder.parent.parent
+    return None
+
+
+def _hf_snapshot(repo_id: str) -> Path | None:
+    """The snapshot of `repo_id` in the Hugging Face cache that a load by name with no network
+    uses: the commit ``refs/main`` names (what ``snapshot_download`` returns offline, and what
+    it points ``refs/main`` at after downloading); None when there is none."""
+    if not _HF_REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+        return None
+    repo = hf_hub_cache() / ("models--" + repo_id.replace("/", "--"))
+    try:
+        commit = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not _HF_COMMIT.fullmatch(commit):
+        return None
+    snapshot = repo / "snapshots" / commit
+    return snapshot if snapshot.is_dir() else None
+
+
+def tos_agreed(name: str) -> bool:
+    """Whether this machine's user accepted catalogue model `name`'s licence to download it: the
+    marker coqui's downloader writes when they answer its question (``tos_agreed.txt`` in
+    `coqui_data_dir()`/tts_models--LANG--DATASET--MODEL). COQUI_TOS_AGREED=1 leaves no marker
+    and does not count here: it is a setting of one process, not a record of the user's answer."""
+    return (coqui_data_dir() / name.replace("/", "--") / "tos_agreed.txt").is_file()
+
+
 def downloaded_model_folder(name: str) -> Path | None:
-    """The folder coqui's downloader keeps catalogue model `name` in (its ModelManager's output
-    path, `coqui_data_dir()`/tts_models--LANG--DATASET--MODEL) when the model is there and loading
-    that folder loads what loading the name does: a model of its own (no separate vocoder), from a
-    GitHub release (Hugging Face models live in the hub's cache), no licence to accept first, the
-    same checkpoint file picked. None otherwise; nothing is downloaded."""
+    """The folder coqui's downloader keeps catalogue model `name` in, when the model is there and
+    loading that folder loads what loading the name does: a model of its own (no separate
+    vocoder, not one coqui loads by special code), the same checkpoint file picked. None
+    otherwise; nothing is downloaded.
+
+    A model from a GitHub release is in its ModelManager's output path,
+    `coqui_data_dir()`/tts_models--LANG--DATASET--MODEL. A Hugging Face one (its catalogue item
+    has a ``repo_id``: XTTS v2, ...) is in the hub's cache (`hf_hub_cache`), as the snapshot
+    ``refs/main`` names; its files are links into the repo's ``blobs``. A model whose licence
+    must be accepted first (``tos_required``: XTTS's CPML) is found only when the user accepted
+    it on this machine (`tos_agreed`): sending the files on to their own nodes is theirs to do
+    then, and the nodes load them without asking again."""
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != "tts_models" or not all(_WIRE_MODEL_PART.fullmatch(p) for p in parts):
         return None
     item = _catalogue_item(_models_catalogue(), name)
-    if (item is None or "github_rls_url" not in item or item.get("repo_id") or item.get("default_vocoder")
-            or item.get("tos_required")):
+    if item is None or item.get("default_vocoder") or parts[3] in _SPECIAL_MODELS or "fairseq" in name \
+            or "openvoice" in name:
         return None
-    folder = coqui_data_dir() / "--".join(parts)
-    if "snapshots" in folder.parts or not (folder / "config.json").is_file():
-        return None  # "snapshots" in the path would make the download look like a Hugging Face one
+    if item.get("tos_required") and not tos_agreed(name):
+        return None
+    if "github_rls_url" in item:  # coqui's downloader takes the release first
+        folder = coqui_data_dir() / "--".join(parts)
+        if "snapshots" in folder.parts:
+            return None  # "snapshots" in the path would make the download look like a Hugging Face one
+    elif isinstance(item.get("repo_id"), str):
+        folder = _hf_snapshot(item["repo_id"])
+        if folder is None:
+            return None
+    else:
+        return None
+    if not (folder / "config.json").is_file():
+        return None
     # The file coqui's downloader loads (TTS/utils/manage.py::_find_files): the one of these it
     # finds, else the only *.pt* anywhere under the folder.
     named = [n for n in ("model_file.pth", "model_file.pth.tar", "model.pth", "checkpoint.pth")
@@ -315,6 +396,29 @@ def downloaded_model_folder(name: str) -> Path | None:
     except EngineError:
         return None
     return folder if named == [picked] else None
+
+
+def _files_identity(folder: Path) -> dict[str, str] | None:
+    """The files loading checkpoint folder `folder` reads (`folder_files`), by name and content:
+    config.json with the paths it names cut to their file names (coqui's downloader writes this
+    machine's paths into it), the others as they are. None when the folder could not travel."""
+    try:
+        folder, names = folder_files(str(folder))
+    except EngineError:
+        return None
+    ident = {}
+    for name in names:
+        path = folder / name
+        if name == "config.json":
+            cfg = _read_json(path)
+            for section, key in _file_refs(cfg):
+                value = section[key]
+                section[key] = [_ref_name(v) for v in _ref_values(value)] if isinstance(value, list) \
+                    else _ref_name(value) if isinstance(value, str) else value
+            ident[name] = "config:" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+        else:
+            ident[name] = file_sha256(path)
+    return ident
 
 
 def _config_languages(cfg: dict[str, Any]) -> list[str] | None:
@@ -566,6 +670,14 @@ def _download(name: str) -> tuple[Any, dict[str, Any]]:
     return paths, _provenance(name, item, revision, str(paths[2].parent.name) if paths[2] else "")
 
 
+def _from_hf(item: dict[str, Any] | None) -> bool:
+    """Whether coqui downloads catalogue model `item` from the Hugging Face hub. Such a model is
+    fingerprinted by its name and the content of the files its load reads (`_files_identity`),
+    whether loaded by name or from a folder of those files (a node sent them), so both agree;
+    a GitHub release is its name alone (its files do not change)."""
+    return bool(item) and "github_rls_url" not in item and isinstance(item.get("repo_id"), str)
+
+
 def _provenance(name: str, item: dict[str, Any] | None, revision: str = "", vocoder: str = "") -> dict[str, Any]:
     """What identifies a catalogue model in the fingerprint."""
     return {
@@ -614,7 +726,10 @@ def load(settings: VoiceSettings) -> CoquiEngine:
         if settings.model:
             # The catalogue model, its files in this folder (sent by a leader that loaded it by name
             # from its download folder): named as the name is, so every node's fingerprint agrees.
-            ident["model"] = _provenance(settings.model, _catalogue_item(_models_catalogue(), settings.model))
+            item = _catalogue_item(_models_catalogue(), settings.model)
+            ident["model"] = _provenance(settings.model, item)
+            if _from_hf(item):
+                ident["files"] = _files_identity(folder)
         else:
             extra = [folder / n for n in _FOLDER_EXTRAS]
             ident["files"] = {p.name: file_sha256(p) for p in [model_file, config_file, *extra] if p.is_file()}
@@ -631,6 +746,13 @@ def load(settings: VoiceSettings) -> CoquiEngine:
         what = str(folder)
     else:
         paths, provenance = _download(settings.model)
+        if _from_hf(_catalogue_item(_models_catalogue(), settings.model)):
+            # A Hugging Face model by the content of the files it loads rather than its snapshot's
+            # commit, which a node sent those files cannot know (see `_from_hf`).
+            files = _files_identity(Path(paths[0]).parent)
+            if files is not None:
+                provenance = {**provenance, "revision": ""}
+                ident["files"] = files
         ident["model"] = provenance
         model_file, config_file, vocoder_file, vocoder_config = paths
         kwargs = dict(
