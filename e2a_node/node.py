@@ -402,7 +402,7 @@ class NodeService:
             raise WorkRefused(f"node {self.name} is already receiving this voice")
         loop = asyncio.get_running_loop()
         with self.voice_store.receive(files) as receiving:
-            held = files.total_bytes - sum(f.size - offset for f, offset in receiving.missing())
+            held = files.held_bytes((f.path, offset) for f, offset in receiving.missing())
             progress = self._receiving[files.voice_id] = [held, files.total_bytes]
             try:
                 async for path, offset, data in pieces:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -85,6 +86,31 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextlib.contextmanager
+def node_starter(tmp_path: Path, *common: str, env=None):
+    """A function `start(name, *extra)` that starts a NodeProcess with its state in
+    `tmp_path/state-NAME` and `common` + `extra` arguments, ready; every one is stopped on exit.
+    `env(name)`: called before each start, to set what that node's environment needs."""
+    started: list[NodeProcess] = []
+
+    def start(name: str, *extra: str) -> NodeProcess:
+        if env is not None:
+            env(name)
+        started.append(NodeProcess(name, tmp_path / f"state-{name}", extra=(*common, *extra)).wait_ready())
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for n in started:
+            n.stop()
+
+
+def by_name(report: dict) -> dict:
+    """A job report's nodes keyed by name."""
+    return {n["name"]: n for n in report["nodes"]}
 
 
 def saved_sentences(work_dir: Path) -> int:

@@ -25,6 +25,7 @@ from e2a_node.scheduler import Heartbeat, NodeLeft, SchedulerConfig
 from e2a_node.scheduler.peers import PeerState
 from e2a_node.synth.base import VoiceTraits
 from e2a_node.worker import LeaseRunner
+from tests.cluster_helpers import by_name
 
 RATE = 8000
 TRAITS = VoiceTraits("fake:1", RATE, 200, True, True, "en")
@@ -181,10 +182,6 @@ def run(plan, store, options, ui=None):
         return await JobDriver(plan, store, TRAITS, options, ui).run()
 
     return asyncio.run(main()), ui
-
-
-def by_name(report):
-    return {n["name"]: n for n in report["nodes"]}
 
 
 def test_alone_every_sentence_is_stored_and_the_progress_adds_up(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_helpers import NodeProcess, free_port, saved_sentences, wait_until
+from tests.cluster_helpers import NodeProcess, by_name, free_port, saved_sentences, wait_until
 from tests.conftest import CORPUS, E2A, ROOT, run_e2a
 
 BOOK = CORPUS / "childrens-literature.epub"
@@ -57,7 +57,7 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
 
 def report_of(tmp_path: Path) -> dict:
     report = json.loads((tmp_path / "report.json").read_text())
-    return {**report, "by_name": {n["name"]: n for n in report["nodes"]}}
+    return {**report, "by_name": by_name(report)}
 
 
 def test_three_nodes_make_the_same_audiobook_as_one_machine(single, nodes, tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster_helpers import by_name
 from tests.conftest import SAMPLE, run_e2a
 from tests.rogue_peer import RoguePeer
 
@@ -42,7 +43,7 @@ def lead(tmp_path: Path, rogue: RoguePeer, *extra: str):
 
 def rogue_row(tmp_path: Path) -> dict:
     report = json.loads((tmp_path / "report.json").read_text())
-    return {n["name"]: n for n in report["nodes"]}["rogue"]
+    return by_name(report)["rogue"]
 
 
 def test_a_peer_whose_audio_never_ends_is_dropped_and_its_work_redone(tmp_path, traits, single):

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from e2a_node.synth.piper import _bundled_files
-from tests.cluster_helpers import NodeProcess
+from tests.cluster_helpers import by_name, node_starter
 from tests.conftest import CORPUS, E2A
 
 BOOK = CORPUS / "childrens-literature.epub"
@@ -53,22 +53,13 @@ def single(corpus, leader_voice, tmp_path_factory) -> bytes:
 
 @pytest.fixture
 def node(tmp_path, monkeypatch):
-    started: list[NodeProcess] = []
-
-    def start(name: str, *extra: str) -> NodeProcess:
+    def no_voices(name: str) -> None:  # the node has no voice of its own but the bundled one
         empty = tmp_path / f"voices-{name}"
         empty.mkdir()
-        monkeypatch.setenv("E2A_VOICES_DIR", str(empty))  # the node has no voice of its own but the bundled one
-        started.append(NodeProcess(name, tmp_path / f"state-{name}", extra=extra).wait_ready())
-        return started[-1]
+        monkeypatch.setenv("E2A_VOICES_DIR", str(empty))
 
-    yield start
-    for n in started:
-        n.stop()
-
-
-def by_name(report: dict) -> dict:
-    return {n["name"]: n for n in report["nodes"]}
+    with node_starter(tmp_path, env=no_voices) as start:
+        yield start
 
 
 def test_a_voice_only_the_leader_has_is_sent_once_and_the_book_is_the_same(single, leader_voice, node, tmp_path):

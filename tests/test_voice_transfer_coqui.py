@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.cluster_helpers import NodeProcess
+from tests.cluster_helpers import by_name, node_starter
 from tests.conftest import CORPUS, E2A
 
 BOOK = CORPUS / "childrens-literature.epub"
@@ -53,19 +53,8 @@ def single(corpus, tiny_vits, tmp_path_factory) -> bytes:
 
 @pytest.fixture
 def node(tmp_path):
-    started: list[NodeProcess] = []
-
-    def start(name: str, *extra: str) -> NodeProcess:
-        started.append(NodeProcess(name, tmp_path / f"state-{name}", extra=("--engine", "coqui", *extra)).wait_ready())
-        return started[-1]
-
-    yield start
-    for n in started:
-        n.stop()
-
-
-def by_name(report: dict) -> dict:
-    return {n["name"]: n for n in report["nodes"]}
+    with node_starter(tmp_path, "--engine", "coqui") as start:
+        yield start
 
 
 @pytest.mark.slow  # ~70 s on 2 cores: three conversions of a 45-sentence chapter

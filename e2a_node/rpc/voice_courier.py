@@ -65,7 +65,7 @@ class VoiceCourier:
         handshake (accepted when it has them all and loaded the voice). A broken node raises
         what its handshake raises; PeerMisbehaved for nonsense progress."""
         total = self.files.total_bytes
-        held = self._held(admitted.missing)
+        held = self.files.held_bytes(admitted.missing)
         used: list[str] = []
         moved = 0
         events.put_nowait(VoiceTransfer(name, held, total, source=""))  # no source chosen yet
@@ -95,7 +95,7 @@ class VoiceCourier:
             if ok:  # all in and verified: what follows is the node loading the voice
                 events.put_nowait(VoiceTransfer(name, total, total, moved, ", then ".join(used), finished=True))
             admitted = await self.handshake(ask)
-            held = total if admitted.accepted else self._held(admitted.missing)
+            held = total if admitted.accepted else self.files.held_bytes(admitted.missing)
         done = admitted.accepted
         events.put_nowait(VoiceTransfer(name, held, total, moved, ", then ".join(used) or LEADER, finished=done))
         if done:
@@ -119,10 +119,6 @@ class VoiceCourier:
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
-
-    def _held(self, missing: list[tuple[str, int]]) -> int:
-        sizes = {f.path: f.size for f in self.files.files}
-        return self.files.total_bytes - sum(sizes[path] - offset for path, offset in missing)
 
 
 class _Progress:

@@ -179,9 +179,8 @@ class VoiceHandlers:
 
 def _held(service: NodeService, files) -> int:
     """Bytes of the voice this node holds now (after a fetch broke off)."""
-    sizes = {f.path: f.size for f in files.files}
     try:
-        return files.total_bytes - sum(sizes[path] - offset for path, offset in service.voice_needs(files))
+        return files.held_bytes(service.voice_needs(files))
     except E2AError:  # no room in the store any more: nothing to resume from
         return 0
 

@@ -95,6 +95,11 @@ class VoiceManifest:
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
 
+    def held_bytes(self, missing: Iterable[tuple[str, int]]) -> int:
+        """Bytes a node holds when it still needs `missing`: (path, offset it holds) pairs."""
+        sizes = {f.path: f.size for f in self.files}
+        return self.total_bytes - sum(sizes[path] - offset for path, offset in missing)
+
     def to_dict(self) -> dict[str, Any]:
         return {"engine": self.engine,
                 "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in self.files]}
