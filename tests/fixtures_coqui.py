@@ -77,8 +77,13 @@ def tiny_vits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 XTTS_LANGUAGES = ["en", "fr"]
 
 
-def build_tiny_xtts(folder: Path, seed: int = 0) -> Path:
-    """Write a tiny random XTTS checkpoint (model.pth, config.json, vocab.json) into `folder`."""
+def build_tiny_xtts(folder: Path, seed: int = 0, audio_tokens: int | None = None) -> Path:
+    """Write a tiny random XTTS checkpoint (model.pth, config.json, vocab.json) into `folder`.
+
+    A random GPT emits its stop token within a few of its 34 audio tokens, so readings are a
+    fraction of a second: too short for a leader's check of a peer's audio against its text.
+    `audio_tokens=N` removes the stop token from what the GPT can choose, so every reading is N
+    tokens (N x 1024 samples at 24 kHz: 150 tokens are 6.4 s, plausible for 4 to 250 characters)."""
     import torch
     from tokenizers import Tokenizer, models
     from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
@@ -97,7 +102,7 @@ def build_tiny_xtts(folder: Path, seed: int = 0) -> Path:
         gpt_layers=1,
         gpt_n_model_channels=64,
         gpt_n_heads=2,
-        gpt_max_audio_tokens=40,  # caps generation: a random GPT rarely emits its stop token
+        gpt_max_audio_tokens=audio_tokens or 40,  # caps generation
         decoder_input_dim=64,
         gpt_num_audio_tokens=34,
         gpt_start_audio_token=32,
@@ -108,6 +113,9 @@ def build_tiny_xtts(folder: Path, seed: int = 0) -> Path:
     model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(folder / "vocab.json"))
     model.init_models()  # size the GPT's text embedding to the vocabulary
+    if audio_tokens:
+        with torch.no_grad():
+            model.gpt.mel_head.bias[args.gpt_stop_audio_token] = -1e4
     torch.save({"model": model.state_dict(), "config": config.to_dict()}, folder / "model.pth")
     config.save_json(str(folder / "config.json"))
     return folder

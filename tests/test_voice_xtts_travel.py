@@ -6,7 +6,6 @@ SHA), in a private hub cache and coqui data folder; nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -23,15 +22,9 @@ from e2a_node.voice_bundle import (
     settings_on_this_node,
     voice_files,
 )
+from tests.hf_cache import XTTS, accept_cpml, hf_download
 
 pytestmark = pytest.mark.skipif(not coqui.available(), reason="coqui-tts not installed")
-
-XTTS = "tts_models/multilingual/multi-dataset/xtts_v2"
-COMMIT = hashlib.sha1(b"a tiny xtts").hexdigest()
-
-
-def repo_id() -> str:
-    return coqui._catalogue_item(coqui._models_catalogue(), XTTS)["repo_id"]
 
 
 @pytest.fixture
@@ -47,31 +40,6 @@ def homes(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return tmp_path / "tts_home" / "tts", cache
-
-
-def hf_download(cache: Path, files: dict[str, Path]) -> Path:
-    """The layout snapshot_download leaves: blobs named by content, a snapshot of relative links
-    to them, refs/main naming the snapshot. Returns the snapshot folder."""
-    repo = cache / ("models--" + repo_id().replace("/", "--"))
-    snapshot = repo / "snapshots" / COMMIT
-    (repo / "blobs").mkdir(parents=True)
-    snapshot.mkdir(parents=True)
-    for name, source in files.items():
-        sha = coqui.file_sha256(source)
-        blob = repo / "blobs" / sha
-        if not blob.exists():
-            shutil.copyfile(source, blob)
-        (snapshot / name).symlink_to(Path("..", "..", "blobs", sha))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    return snapshot
-
-
-def accept_cpml(coqui_home: Path) -> None:
-    """What coqui's downloader writes when the user answers 'y' to its licence question."""
-    folder = coqui_home / XTTS.replace("/", "--")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tos_agreed.txt").write_text("I have read, understood and agreed to the Terms and Conditions.")
 
 
 @pytest.fixture
