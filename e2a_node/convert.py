@@ -6,6 +6,7 @@ argument receives progress (see `cli.ClickUI`); `SilentUI` suits library use.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from e2a_node.audio import Tags, probe, write_audiobook
+from e2a_node.audio import Tags, join_chapters, probe, write_audiobook
 from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES
 from e2a_node.book import load_book
 from e2a_node.errors import E2AError
@@ -70,6 +71,24 @@ class ConvertResult:
     wall_seconds: float
     synthesized: int  # segments made in this run (the rest came from an earlier run)
     segments: int
+    tail_seconds: float = 0.0  # the last sentence in -> the file written
+
+
+def _add_end_to_end(path: Path, result: ConvertResult) -> None:
+    """The job report (--report) gets what the user waited for: the whole command, and the tail
+    after the last sentence came in."""
+    import json
+
+    from e2a_node.cluster.report import write_report
+
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("could not add the end-to-end times to %s: %s", path, exc)
+        return
+    report["end_to_end"] = {"wall_seconds": round(result.wall_seconds, 3), "tail_seconds": round(result.tail_seconds, 3),
+                            "audio_seconds": round(result.audio_seconds, 3)}
+    write_report(path, report)
 
 
 class SilentUI:
@@ -128,6 +147,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     language = settings.language or book.language
     access = _cluster_access(req) if req.cluster else None
     discovery = _start_discovery(req) if req.cluster else None
+    stack = contextlib.ExitStack()
     try:
         engines: list = []
         if req.use_local:
@@ -142,9 +162,12 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
         if already:
             ui.info(f"Resuming: {already} of {len(plan.segments)} sentences were saved by an earlier run.")
 
+        pipeline = _chapter_pipeline(plan, store, fmt, req)
+        if pipeline is not None:
+            stack.callback(pipeline.close)
         ui.start(sum(len(s.text) for s in missing), len(plan.segments), already)
         try:
-            verdict = _synthesize(plan, store, settings, traits, engines, discovery, access, req, ui)
+            verdict = _synthesize(plan, store, settings, traits, engines, discovery, access, req, ui, pipeline)
         except KeyboardInterrupt:
             ui.stop()
             ui.info(f"Interrupted: {len(store.indices())} of {len(plan.segments)} sentences are saved in "
@@ -152,20 +175,32 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
             raise
         finally:
             ui.stop()
-    finally:
+        synthesized_at = time.monotonic()
         if discovery is not None:
             discovery.stop()
+            discovery = None
 
-    ui.info(f"Writing {fmt}…")
-    outputs = write_audiobook(
-        plan.chapters, store, output, fmt=fmt,
-        tags=Tags(title=book.title, author=", ".join(book.authors), album=book.title, language=language),
-        cover=book.cover, cover_mime=book.cover_mime, split_chapters=req.split_chapters, bitrate=req.bitrate,
-    )
+        ui.info(f"Writing {fmt}…")
+        tags = Tags(title=book.title, author=", ".join(book.authors), album=book.title, language=language)
+        if pipeline is not None:
+            outputs = join_chapters(pipeline.finish(), [ch.title for ch in plan.chapters], output,
+                                    sample_rate=plan.sample_rate, fmt=fmt, tags=tags, cover=book.cover,
+                                    cover_mime=book.cover_mime)
+        else:
+            outputs = write_audiobook(plan.chapters, store, output, fmt=fmt, tags=tags, cover=book.cover,
+                                      cover_mime=book.cover_mime, split_chapters=req.split_chapters,
+                                      bitrate=req.bitrate)
+    finally:
+        stack.close()
+        if discovery is not None:
+            discovery.stop()
+    tail = time.monotonic() - synthesized_at
     audio_seconds = sum(probe(p).duration for p in outputs)
     if not req.keep_audio:
         shutil.rmtree(plan.folder, ignore_errors=True)
-    result = ConvertResult(outputs, audio_seconds, time.monotonic() - t0, len(missing), len(plan.segments))
+    result = ConvertResult(outputs, audio_seconds, time.monotonic() - t0, len(missing), len(plan.segments), tail)
+    if req.report is not None:
+        _add_end_to_end(req.report, result)
     speed = audio_seconds / result.wall_seconds if result.wall_seconds else 0.0
     where = outputs[0] if len(outputs) == 1 else f"{len(outputs)} files in {output}"
     ui.info(f"Wrote {where}: {len(plan.chapters)} chapters, {audio_seconds / 60:.1f} min of audio "
@@ -293,7 +328,22 @@ def _load_local_voices(settings: VoiceSettings, slots: int | None, ui) -> list:
     return [load_engine(replace(settings, threads=threads)) for _ in range(slots)]
 
 
-def _synthesize(plan, store, settings, traits, engines, discovery, access, req: ConvertRequest, ui) -> str:
+def _chapter_pipeline(plan, store, fmt: str, req: ConvertRequest):
+    """Chapters encoded during synthesis, for one m4b/m4a (None for other outputs: they are
+    written at the end, see audio.export)."""
+    from e2a_node.audio.chapter_files import CHAPTER_FORMATS
+    from e2a_node.audio.formats import FORMATS
+    from e2a_node.audio.pipeline import ChapterPipeline
+
+    if fmt not in CHAPTER_FORMATS or req.split_chapters:
+        return None
+    pipeline = ChapterPipeline(plan.chapters, store, plan.folder / "chapters", req.bitrate or FORMATS[fmt].bitrate)
+    pipeline.start()
+    return pipeline
+
+
+def _synthesize(plan, store, settings, traits, engines, discovery, access, req: ConvertRequest, ui,
+                pipeline=None) -> str:
     """Synthesize every missing sentence with this machine's voices and, in cluster mode, the
     nodes the discovery finds; both go through the same driver and scheduler. Only a cluster
     job imports gRPC (for its connector)."""
@@ -316,7 +366,8 @@ def _synthesize(plan, store, settings, traits, engines, discovery, access, req: 
     options = JobOptions(local_engines=engines, local_speed=calibrate(engines[0]) if engines else 0.0,
                          discovery=discovery, access=access or ClusterAccess(), scheduler=config,
                          scheduler_factory=req.scheduler_factory or stealing_scheduler, policy=req.policy,
-                         report=req.report, trace=req.trace, check_invariants=checks_from_env(os.environ))
+                         report=req.report, trace=req.trace, check_invariants=checks_from_env(os.environ),
+                         chapters=pipeline)
     if discovery is not None:
         from e2a_node.rpc.member import GrpcConnector
 

@@ -25,7 +25,7 @@ _LAZY = {
     **dict.fromkeys(("LEAD_IN_SECONDS", "MAX_GAIN_DB", "PAUSE_SECONDS", "TARGET_LUFS", "TRUE_PEAK_DBTP",
                      "chapter_pcm", "integrated_loudness", "normalize_in_place",
                      "pause_samples", "true_peak"), "assemble"),
-    **dict.fromkeys(("ChapterAudio", "Tags", "write_audiobook"), "export"),
+    **dict.fromkeys(("ChapterAudio", "Tags", "join_chapters", "write_audiobook"), "export"),
     "SegmentStore": "store",
 }
 

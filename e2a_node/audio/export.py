@@ -37,6 +37,8 @@ import numpy as np
 from e2a_node import iso639
 from e2a_node.audio import ffmpeg as _ff
 from e2a_node.audio.assemble import chapter_pcm
+from e2a_node.audio.chapter_files import AAC_FRAME, CHAPTER_FORMATS, PRIMING_FRAMES, ChapterFile, joined_frames
+from e2a_node.audio.chapter_files import marks as chapter_marks
 from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES, FORMATS, Format
 from e2a_node.audio.store import SegmentStore
 from e2a_node.errors import AudioError
@@ -472,3 +474,46 @@ def _write_split(job: _Job, chapters: list[ChapterAudio], folder: Path) -> list[
             if job.progress:
                 job.progress(i + 1, total)
     return written
+
+
+def join_chapters(
+    chapters: Sequence[ChapterFile],
+    titles: Sequence[str],
+    output: Path,
+    *,
+    sample_rate: int,
+    fmt: str = DEFAULT_FORMAT,
+    tags: Tags,
+    cover: bytes | None = None,
+    cover_mime: str | None = None,
+) -> list[Path]:
+    """Write `output` (m4b or m4a) from encoded chapters (`chapter_files`), copying their AAC
+    frames: no encode. Chapter marks, tags and cover as `write_audiobook` writes them."""
+    spec = FORMATS[fmt]
+    if spec.ext not in CHAPTER_FORMATS:
+        raise AudioError(f"{fmt} is not made from encoded chapters")
+    output = Path(output)
+    _writable_dir(output.parent)
+    cover_kind = _cover_kind(cover, cover_mime) if cover else None
+    priming = f"-{PRIMING_FRAMES * AAC_FRAME / sample_rate:.6f}"  # the stream starts a frame before 0
+    with _Temps(output.parent, output.name) as temps:
+        meta = temps.new("meta", ".txt")
+        meta.write_text(ffmetadata(_book_tags(tags, spec), chapter_marks(chapters, titles), sample_rate),
+                        encoding="utf-8")
+        cover_file, kind = (_write_cover(temps, cover, cover_kind) or (None, None)) if cover_kind else (None, None)
+        part = temps.new("part")
+        args = ["-y", "-itsoffset", priming, "-f", "aac", "-i", "pipe:0", "-f", "ffmetadata", "-i", _ffpath(meta)]
+        if cover_file is not None:
+            args += ["-f", f"{kind}_pipe", "-i", _ffpath(cover_file)]
+        args += ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
+        if cover_file is not None:
+            args += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+        args += ["-c:a", "copy"]
+        lang3 = language3(tags.language)
+        if lang3:
+            args += ["-metadata:s:a:0", f"language={lang3}"]
+        args += ["-fflags", "+bitexact", "-flags:a", "+bitexact", "-flags:v", "+bitexact"]
+        args += ["-f", spec.muxer, _ffpath(part)]
+        _ff.run_ffmpeg_fed(args, (frame for frame in joined_frames(chapters)), what=f"writing {spec.ext}")
+        _finish(part, output)
+    return [output]

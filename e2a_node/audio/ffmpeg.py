@@ -9,6 +9,7 @@ import functools
 import re
 import shutil
 import subprocess
+import threading
 
 from e2a_node.errors import AudioError
 
@@ -87,3 +88,43 @@ def _encoders(path: str) -> frozenset[str]:
 def encoders() -> frozenset[str]:
     """Names of the encoders the ffmpeg in use was built with (e.g. aac, libmp3lame, libopus)."""
     return _encoders(ffmpeg_path())
+
+
+@functools.cache
+def version_line() -> str:
+    """The first line of `ffmpeg -version` (its build: encoded bytes differ between builds)."""
+    proc = run_ffmpeg(["-version"], what="ffmpeg -version")
+    return proc.stdout.decode("utf-8", "replace").partition("\n")[0].strip()
+
+
+def run_ffmpeg_fed(args: list[str], chunks, *, what: str = "ffmpeg") -> None:
+    """Run ffmpeg with `args`, writing `chunks` (bytes-like) to its standard input as it reads
+    them (its input "pipe:0"); AudioError with ffmpeg's reason if it fails."""
+    cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise AudioError(f"cannot run ffmpeg ({cmd[0]}): {exc.strerror or exc}") from exc
+    # ffmpeg says little at -loglevel error, but read it on the side so a full pipe never blocks it
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    try:
+        for chunk in chunks:
+            proc.stdin.write(chunk)
+    except BrokenPipeError:  # ffmpeg stopped reading: its reason is on stderr
+        pass
+    except BaseException:  # the input failed (or an interrupt): no half-fed output
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    returncode = proc.wait()
+    reader.join()
+    if returncode != 0:
+        reason = error_line(b"".join(err).decode("utf-8", "replace"), returncode)
+        raise AudioError(f"{what} failed: {reason}")

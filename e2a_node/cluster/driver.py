@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from e2a_node.audio import SegmentStore
 from e2a_node.cluster.admission import Admission, Connector
@@ -69,6 +69,8 @@ class JobOptions:
     report: Path | None = None
     trace: Path | None = None  # every (time, event, instructions) as JSON lines
     leader_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # told of every segment stored and discarded (audio.pipeline.ChapterPipeline); None: nothing to tell
+    chapters: Any = None
 
 
 class JobDriver:
@@ -102,8 +104,11 @@ class JobDriver:
 
     async def run(self) -> dict:
         """Synthesize every missing segment; returns the report (also written to options.report)."""
-        if self.sched.done:
-            return self.report()
+        if self.sched.done:  # an earlier run made it all
+            report = self.report()
+            if self.opt.report:
+                write_report(self.opt.report, report)
+            return report
         if self.opt.trace:
             from e2a_node.scheduler.trace import TraceWriter
 
@@ -208,6 +213,8 @@ class JobDriver:
         pcm = self._pcm
         assert pcm is not None, "Accept always answers the audio just received"
         self.store.put(ins.index, pcm)
+        if self.opt.chapters is not None:
+            self.opt.chapters.stored(ins.index)
         seconds = len(pcm) / 2 / self.traits.sample_rate
         self.tally[ins.node].audio_seconds += seconds
         self.ui.advance(len(self.plan.segments[ins.index].text), seconds)
@@ -241,6 +248,8 @@ class JobDriver:
         """Audio from a node found lying is deleted; the scheduler has queued the sentence again."""
         seconds = self.store.seconds(ins.index) if self.store.has(ins.index) else 0.0
         if self.store.discard(ins.index):
+            if self.opt.chapters is not None:
+                self.opt.chapters.discarded(ins.index)
             self.tally[ins.node].audio_seconds -= seconds
             self.ui.retract(len(self.plan.segments[ins.index].text), seconds)
 
