@@ -137,6 +137,23 @@ def test_peaky_audio_is_held_at_the_true_peak_ceiling():
     assert integrated_loudness(y, SR) < TARGET_LUFS - 1
 
 
+def test_the_true_peak_is_measured_only_where_it_could_bind(monkeypatch):
+    calls = []
+    real = assemble.true_peak
+    monkeypatch.setattr(assemble, "true_peak", lambda x: calls.append(1) or real(x))
+
+    def full(x):  # the gain with the true peak always measured
+        lufs = integrated_loudness(x, SR)
+        return 10 ** (min(TARGET_LUFS - lufs, TRUE_PEAK_DBTP - 20 * math.log10(real(x)), assemble.MAX_GAIN_DB) / 20)
+
+    t = np.arange(10 * SR) / SR
+    quiet = (1000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)  # a steady tone: its peaks stay far under
+    assert assemble.loudness_gain(quiet, SR) == pytest.approx(full(quiet), rel=1e-12) and calls == []
+    peaky = speechlike(10, seed=4, rms=300)
+    peaky[:: SR // 2] = 12000
+    assert assemble.loudness_gain(peaky, SR) == pytest.approx(full(peaky), rel=1e-12) and calls == [1]
+
+
 def test_silence_and_very_short_audio_get_no_gain():
     silence = np.zeros(SR * 3, np.int16)
     assert normalize_in_place(silence, SR) == 1.0 and not silence.any()
