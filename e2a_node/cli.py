@@ -71,7 +71,7 @@ def insecure_option(f):
 @click.argument("book", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (or folder with --split-chapters). Default: next to the book.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_NAMES), help=f"Output format. Default: from --output's extension, else {DEFAULT_FORMAT}.")
-@click.option("--chapters", "chapter_spec", metavar="LIST", help="Only these chapters, as `e2a chapters` numbers them, e.g. 1-3,7.")
+@click.option("--chapters", "chapter_spec", metavar="LIST", help="Only these chapters, as `e2a chapters` numbers them, e.g. 1-3,7 (default: all).")
 @click.option("--all", "include_all", is_flag=True, help="Keep front/back matter (imprint, colophon, index, non-linear items).")
 @click.option("--engine", default="piper", show_default=True, help="TTS engine: piper or coqui (see `e2a voices`).")
 @click.option("--voice", help="Piper: .onnx file or voice name. Coqui/XTTS: reference clip to clone, or speaker name.")

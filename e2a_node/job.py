@@ -55,8 +55,8 @@ class JobPlan:
 
 
 def parse_chapter_selection(spec: str | None, count: int) -> list[int]:
-    """'1-3,7' -> [1, 2, 3, 7]; None -> all chapters. Numbers are 1-based."""
-    if not spec:
+    """'1-3,7' -> [1, 2, 3, 7]; None or 'all' -> all chapters. Numbers are 1-based."""
+    if not spec or spec.strip().lower() == "all":
         return list(range(1, count + 1))
     chosen: list[int] = []
     for part in spec.split(","):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -59,6 +60,21 @@ def test_reexport_reuses_saved_audio_and_writes_mp3(sample_m4b, tmp_path):
     assert info.codec == "mp3"
     assert len(info.chapters) == 4
     assert info.has_cover
+
+
+def test_a_second_run_joins_the_chapters_the_first_encoded(sample_m4b, tmp_path):
+    reference, work = sample_m4b
+    chapters = sorted(work.glob("*/chapters/*.aac"))
+    assert len(chapters) == 4  # encoded during the first run's synthesis, one per chapter
+    stamps = [p.stat().st_mtime_ns for p in chapters]
+    out, report = tmp_path / "again.m4b", tmp_path / "report.json"
+    r = run_e2a("convert", SAMPLE, "-o", out, "--deterministic", "--keep-audio", "--work-dir", work,
+                "--report", report)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    assert [p.stat().st_mtime_ns for p in sorted(work.glob("*/chapters/*.aac"))] == stamps  # not encoded again
+    times = json.loads(report.read_text())["end_to_end"]
+    assert 0 <= times["tail_seconds"] <= times["wall_seconds"] and times["audio_seconds"] > 60
 
 
 def test_split_chapters_writes_one_file_per_chapter(sample_m4b, tmp_path):

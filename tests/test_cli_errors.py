@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from e2a_node.errors import E2AError
 from tests.cluster_helpers import E2A_NODE, free_port
 from tests.conftest import SAMPLE, run_e2a
 
@@ -85,6 +86,16 @@ def test_unwritable_output(tmp_path):
 
 def test_chapter_out_of_range(tmp_path):
     assert_clean_error(run_e2a("convert", SAMPLE, "--chapters", "2-9", "-o", tmp_path / "x.m4b"), "no chapter 5")
+
+
+def test_chapter_selection_reads_lists_ranges_and_all():
+    from e2a_node.job import parse_chapter_selection
+
+    assert parse_chapter_selection("3, 1-2,2", 4) == [1, 2, 3]
+    assert parse_chapter_selection("all", 4) == parse_chapter_selection(None, 4) == [1, 2, 3, 4]
+    for bad, why in (("3-1", "runs backwards"), ("two", "cannot read"), ("0", "no chapter 0")):
+        with pytest.raises(E2AError, match=why):
+            parse_chapter_selection(bad, 4)
 
 
 def test_french_book_without_a_french_voice(corpus, tmp_path):
