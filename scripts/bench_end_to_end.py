@@ -16,7 +16,7 @@ encode_bound_s, limit_s = max(ideal, encode bound), efficiency = limit / wall, a
 export's seconds for comparison.
 
 Usage: .venv/bin/python scripts/bench_end_to_end.py [--book PATH] [--chars-per-second 10000]
-       [--chapters all] [--out bench-e2e]
+       [--chapters all] [--out bench-e2e] [--throughput-seconds 600]
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ from e2a_node.synth import bench  # noqa: E402
 from e2a_node.synth.base import VoiceTraits  # noqa: E402
 
 SAMPLE_RATE = 22050
-THROUGHPUT_SECONDS = 600  # of audio per ffmpeg in the throughput measurement
+THROUGHPUT_SECONDS = 600  # of audio per ffmpeg in the throughput measurement (--throughput-seconds)
 
 
-def encode_throughput(store, chapters, folder: Path) -> float:
+def encode_throughput(store, chapters, folder: Path, seconds: int = THROUGHPUT_SECONDS) -> float:
     """Real-time factor of AAC 64k encoding on all cores, on the book's own audio."""
     pcm = chapter_pcm(chapters[0].segments, store)
-    need = THROUGHPUT_SECONDS * SAMPLE_RATE
+    need = seconds * SAMPLE_RATE
     raw = folder / "throughput.raw"
     raw.write_bytes(np.tile(pcm, -(-need // len(pcm)))[:need].tobytes())
     cores = os.cpu_count() or 1
@@ -63,7 +63,7 @@ def encode_throughput(store, chapters, folder: Path) -> float:
     t = time.monotonic()
     with ThreadPoolExecutor(cores) as pool:
         list(pool.map(one, range(cores)))
-    return cores * THROUGHPUT_SECONDS / (time.monotonic() - t)
+    return cores * seconds / (time.monotonic() - t)
 
 
 def main() -> None:
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--chars-per-second", type=float, default=10000.0)
     ap.add_argument("--chapters", default="all")
     ap.add_argument("--out", type=Path, default=Path("bench-e2e"))
+    ap.add_argument("--throughput-seconds", type=int, default=THROUGHPUT_SECONDS)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, bench.SPEED_ENV: str(args.chars_per_second), bench.SAMPLE_RATE_ENV: str(SAMPLE_RATE)}
@@ -95,7 +96,7 @@ def main() -> None:
         t = time.monotonic()
         write_audiobook(plan.chapters, store, tmp / "serial.m4b", tags=Tags(title=book.title))
         serial = time.monotonic() - t
-        throughput = encode_throughput(store, plan.chapters, tmp)
+        throughput = encode_throughput(store, plan.chapters, tmp, args.throughput_seconds)
 
     chars = sum(len(s.text) for s in plan.segments)
     audio = rep["end_to_end"]["audio_seconds"]
