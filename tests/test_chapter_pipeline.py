@@ -56,8 +56,8 @@ def chapter_starts(path) -> list[tuple[int, int]]:
             for b, s, e in re.findall(r"TIMEBASE=1/(\d+)\nSTART=(\d+)\nEND=(\d+)", meta)]
 
 
-def encode_and_join(chapters, store, tmp_path, name: str):
-    pipeline = ChapterPipeline(chapters, store, tmp_path / "chapters", "64k", workers=2)
+def encode_and_join(chapters, store, tmp_path, name: str, piece_seconds: float = 300.0):
+    pipeline = ChapterPipeline(chapters, store, tmp_path / "chapters", "64k", workers=2, piece_seconds=piece_seconds)
     try:
         pipeline.start()
         files = pipeline.finish()
@@ -78,9 +78,11 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-def test_the_joined_book_is_the_laid_out_chapters_end_to_end_with_exact_marks(store, tmp_path):
+@pytest.mark.parametrize("piece_seconds", [300.0, 1.5], ids=["whole", "pieces"])
+def test_the_joined_book_is_the_laid_out_chapters_end_to_end_with_exact_marks(store, tmp_path, piece_seconds):
     chapters = book(store)
-    files, out = encode_and_join(chapters, store, tmp_path, "book")
+    files, out = encode_and_join(chapters, store, tmp_path, "book", piece_seconds)
+    assert [len(f.pieces) for f in files] == ([1, 1, 1] if piece_seconds > 100 else [3, 3, 3])
     laid = [chapter_pcm(c.segments, store) for c in chapters]
     padded = [-(-len(p) // AAC_FRAME) * AAC_FRAME for p in laid]
     assert [f.samples for f in files] == padded
@@ -96,25 +98,46 @@ def test_the_joined_book_is_the_laid_out_chapters_end_to_end_with_exact_marks(st
         assert np.abs(got[at + len(pcm) : at + n].astype(int)).max() < 200  # the padding is silence
         at += n
     assert chapter_starts(out) == starts
-    for start, _ in starts[1:]:  # the joins: a chapter's closing pause, the next one's lead-in
-        assert np.abs(got[start - 2048 : start + 2048].astype(int)).max() < 200
+    joins = [start for start, _ in starts[1:]]  # a chapter's closing pause, the next one's lead-in
+    at = 0
+    for f in files:  # and where a chapter's pieces meet: in a pause between sentences
+        for piece in f.pieces[:-1]:
+            joins.append(at + piece.samples)
+            at += piece.samples
+        at += f.pieces[-1].samples
+    for join in joins:
+        assert np.abs(got[join - 2048 : join + 2048].astype(int)).max() < 200
+
+
+def test_pieces_decode_to_what_the_whole_chapter_does(store, tmp_path):
+    chapters = book(store)
+    _, whole = encode_and_join(chapters, store, tmp_path / "w", "whole")
+    files, pieces = encode_and_join(chapters, store, tmp_path / "p", "pieces", piece_seconds=1.5)
+    a, b = decode(whole), decode(pieces)
+    assert len(a) == len(b) and chapter_starts(whole) == chapter_starts(pieces)
+    assert correlation(a, b) > 0.999
+    assert np.abs(a.astype(int) - b.astype(int)).max() < 0.05 * 32767
+    again, pieces2 = encode_and_join(chapters, store, tmp_path / "q", "pieces", piece_seconds=1.5)
+    assert pieces2.read_bytes() == pieces.read_bytes()  # the cuts depend on the layout alone
 
 
 def test_a_resumed_pipeline_reuses_its_chapters_and_a_segment_made_again_reencodes_its_chapter(store, tmp_path):
     chapters = book(store)
     files, first = encode_and_join(chapters, store, tmp_path, "first")
-    stamps = [f.path.stat().st_mtime_ns for f in files]
+    stamps = [p.stat().st_mtime_ns for f in files for p in f.paths]
     again, second = encode_and_join(chapters, store, tmp_path, "second")
     assert second.read_bytes() == first.read_bytes()
-    assert [f.path for f in again] == [f.path for f in files]
-    assert [f.path.stat().st_mtime_ns for f in again] == stamps  # not encoded again
+    assert [f.paths for f in again] == [f.paths for f in files]
+    assert [p.stat().st_mtime_ns for f in again for p in f.paths] == stamps  # not encoded again
 
     store.discard(4)  # chapter 2's middle sentence, made again (louder, the same length)
     store.put(4, (np.frombuffer(tone(1.0 + 0.37 + 0.11, 330.0), "<i2") // 2).astype("<i2").tobytes())
     redone, third = encode_and_join(chapters, store, tmp_path, "third")
-    assert [f.path == g.path for f, g in zip(files, redone)] == [True, False, True]
-    assert not files[1].path.exists()  # the stale file is gone
-    assert sorted(p.name for p in (tmp_path / "chapters").iterdir()) == sorted(f.path.name for f in redone)
+    assert [f.paths == g.paths for f, g in zip(files, redone)] == [True, False, True]
+    assert not files[1].paths[0].exists()  # the stale files are gone (the piece and the plan)
+    kept = sorted(p.name for p in (tmp_path / "chapters").iterdir())
+    assert kept == sorted({p.name for f in redone for p in f.paths} | {p.name[:-8] + ".json" for f in redone
+                                                                       for p in f.paths})
     assert third.read_bytes() != first.read_bytes()
 
 
@@ -125,15 +148,17 @@ def test_a_chapter_goes_to_the_workers_as_soon_as_its_last_segment_is_stored(sto
     pipeline = ChapterPipeline(chapters, store, tmp_path / "chapters", "64k", workers=1)
     try:
         pipeline.start()
-        assert sorted(pipeline._futures) == [2]
+        assert sorted(pipeline._plans) == [2]
         store.put(1, tone(1.37, 220.0))
         pipeline.stored(1)
-        assert sorted(pipeline._futures) == [0, 2]
-        pipeline._futures[0].result(timeout=60)
+        assert sorted(pipeline._plans) == [0, 2]
+        pipeline._plans[0].result(timeout=60)
+        pipeline.stored(1)  # a planned chapter's pieces go out at the next segment stored
+        assert sorted(pipeline._pieces) == [0, 2] or sorted(pipeline._pieces) == [0]
         with pytest.raises(AudioError, match="chapter 2 has no audio for 1 segment"):
             pipeline.finish()
         pipeline.discarded(1)  # thrown away (a lying peer's): chapter 1 waits for it again
-        assert 0 not in pipeline._futures
+        assert 0 not in pipeline._plans and 0 not in pipeline._pieces
     finally:
         pipeline.close()
 
@@ -141,15 +166,81 @@ def test_a_chapter_goes_to_the_workers_as_soon_as_its_last_segment_is_stored(sto
 def test_a_damaged_chapter_file_fails_the_join_in_one_line_and_leaves_no_file(store, tmp_path):
     chapters = book(store)
     files, _ = encode_and_join(chapters, store, tmp_path, "book")
-    data = files[1].path.read_bytes()
-    files[1].path.write_bytes(data[:-100])  # cut inside its last frame
+    data = files[1].paths[0].read_bytes()
+    files[1].paths[0].write_bytes(data[:-100])  # cut inside its last frame
     out = tmp_path / "broken.m4b"
     with pytest.raises(AudioError) as err:
         join_chapters(files, [c.title for c in chapters], out, sample_rate=SR, tags=Tags(title="Tones"))
     assert "chapter 2's file" in str(err.value) and "ADTS" in str(err.value) and "\n" not in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir() if "broken" in p.name) == []
 
-    files[1].path.write_bytes(data + data)  # frames more than its samples need
+    files[1].paths[0].write_bytes(data + data)  # frames more than its samples need
     with pytest.raises(AudioError, match="chapter 2's file has"):
         join_chapters(files, [c.title for c in chapters], out, sample_rate=SR, tags=Tags(title="Tones"))
     assert not out.exists()
+
+
+def test_cuts_fall_on_frame_boundaries_inside_pauses_with_silence_either_side():
+    from e2a_node.audio.chapter_files import CUT_MARGIN, choose_cuts
+
+    # segments of 10,000 samples with gaps of 6,000 (a sentence pause at 22050 Hz is 7,718)
+    placements, at = [], 3000
+    for index in range(40):
+        placements.append((index, at, 10_000))
+        at += 16_000
+    cuts = choose_cuts(placements, at, piece=50_000)
+    assert cuts and all(c % AAC_FRAME == 0 for c in cuts)
+    edges = [0, *cuts]
+    assert all(b - a >= 50_000 for a, b in zip(edges, edges[1:]))  # pieces at least the length asked
+    for c in cuts:
+        gap = next((start + n, nxt) for (_, start, n), (_, nxt, _) in zip(placements, placements[1:])
+                   if start + n <= c < nxt)
+        assert gap[0] + CUT_MARGIN <= c and c + CUT_MARGIN <= gap[1]
+    assert at - cuts[-1] >= 50_000 // 4  # no sliver of a last piece
+    # gaps too short for the margins: no cut at all, one piece
+    tight = [(i, 100 + i * 12_000, 10_000) for i in range(40)]
+    assert choose_cuts(tight, 40 * 12_000, piece=50_000) == ()
+
+
+WORKERS_OF_A_KILLED_LEADER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from tests.test_chapter_pipeline import book
+from e2a_node.audio.pipeline import ChapterPipeline
+from e2a_node.audio.store import SegmentStore
+if __name__ == "__main__":
+    store = SegmentStore({folder!r}, 22050)
+    pipeline = ChapterPipeline(book(store), store, {chapters!r}, "64k", workers=2)
+    pipeline.start()
+    pipeline.finish()
+    print(" ".join(str(pid) for pid in pipeline._pool._processes), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_workers_exit_when_the_leader_is_killed(tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "leader.py"
+    script.write_text(WORKERS_OF_A_KILLED_LEADER.format(root=str(ROOT), folder=str(tmp_path / "audio"),
+                                                        chapters=str(tmp_path / "chapters")))
+    leader = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in leader.stdout.readline().split()]
+        assert pids
+        leader.send_signal(signal.SIGKILL)  # no chance to stop its pool
+        leader.wait(10)
+        deadline = time.monotonic() + 10
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if os.path.exists(f"/proc/{p}") and
+                     open(f"/proc/{p}/stat").read().split(") ")[1][0] != "Z"]
+        assert not alive, f"workers still running after their leader was killed: {alive}"
+    finally:
+        leader.kill()

@@ -55,8 +55,9 @@ def lead_in_samples(sample_rate: int) -> int:
     return round(LEAD_IN_SECONDS * sample_rate)
 
 
-def chapter_layout(segments: Sequence[Segment], store: SegmentStore) -> list[tuple[int, int, int]]:
-    """(index, start_sample, n_samples) of each segment's audio in the laid-out chapter.
+def chapter_layout(segments: Sequence[Segment], store: SegmentStore) -> tuple[list[tuple[int, int, int]], int]:
+    """(index, start_sample, n_samples) of each segment's audio in the laid-out chapter, and the
+    chapter's length in samples (its last pause included). Everything between is silence.
 
     Raises AudioError if a segment has no audio in the store.
     """
@@ -69,7 +70,16 @@ def chapter_layout(segments: Sequence[Segment], store: SegmentStore) -> list[tup
         n = store.frames(seg.index)
         out.append((seg.index, pos, n))
         pos += n + pause_samples(seg.pause_after, sr)
-    return out
+    return out, pos
+
+
+def lay_out(placements: Sequence[tuple[int, int, int]], length: int, store: SegmentStore) -> np.ndarray:
+    """`length` int16 samples of silence with each placed segment's audio read in at its start."""
+    pcm = np.zeros(length, dtype="<i2")
+    raw = memoryview(pcm).cast("B")
+    for index, start, n in placements:
+        store.read_into(index, raw[2 * start : 2 * (start + n)])
+    return pcm
 
 
 def chapter_pcm(
@@ -79,18 +89,9 @@ def chapter_pcm(
 
     Raises AudioError if a segment has no audio in the store.
     """
-    sr = store.sample_rate
-    placements = chapter_layout(segments, store)
-    total = lead_in_samples(sr)
-    if segments:
-        _, last_start, last_n = placements[-1]
-        total = last_start + last_n + pause_samples(segments[-1].pause_after, sr)
-    pcm = np.zeros(total, dtype="<i2")
-    raw = memoryview(pcm).cast("B")
-    for index, start, n in placements:
-        store.read_into(index, raw[2 * start : 2 * (start + n)])
+    pcm = lay_out(*chapter_layout(segments, store), store)
     if normalize:
-        normalize_in_place(pcm, sr)
+        normalize_in_place(pcm, store.sample_rate)
     return pcm
 
 
