@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -87,8 +88,20 @@ def _add_end_to_end(path: Path, result: ConvertResult) -> None:
         log.warning("could not add the end-to-end times to %s: %s", path, exc)
         return
     report["end_to_end"] = {"wall_seconds": round(result.wall_seconds, 3), "tail_seconds": round(result.tail_seconds, 3),
-                            "audio_seconds": round(result.audio_seconds, 3)}
+                            "audio_seconds": round(result.audio_seconds, 3), **_peak_memory()}
     write_report(path, report)
+
+
+def _peak_memory() -> dict:
+    """Peak resident memory of this process and of the largest process it waited for (a chapter
+    worker, an ffmpeg), in MB (Linux and macOS; nothing elsewhere)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return {}
+    per_mb = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mb, 1),
+            "children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / per_mb, 1)}
 
 
 class SilentUI:
