@@ -70,10 +70,11 @@ import bench_cluster_report as figures  # noqa: E402
 from bench_cluster_run import NodeSpec, RunResult, RunSpec, Setup, execute, stop_all  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("homogeneous", "heterogeneous", "failure", "join", "overhead")
+SCENARIOS = ("homogeneous", "heterogeneous", "failure", "join", "overhead", "whole")
 POLICIES = ("stealing", "chapter")
 FAULTS = ("kill", "freeze")
 DEFAULT_CHAPTERS = "1-6"
+WHOLE_SAMPLE_RATE = 22050  # the whole scenario's bench audio: what a Piper medium voice makes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -90,7 +91,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chapters", default=DEFAULT_CHAPTERS,
                    help=f"chapters of the bench runs, as `e2a chapters` numbers them (default {DEFAULT_CHAPTERS}; "
                         "'all' for the whole book)")
-    p.add_argument("--piper-chapters", default="1", help="chapters the Piper runs read")
+    p.add_argument("--piper-chapters", default="1", help="chapters the Piper runs of `overhead` read")
+    p.add_argument("--whole-sizes", default="1,4,16", help="cluster sizes of the whole scenario")
+    p.add_argument("--whole-piper-chapters", default="3,5",
+                   help="what the whole scenario's one-machine Piper run reads (default: ~1.5 h of audio)")
+    p.add_argument("--node-speed", type=float,
+                   help="chars/s of a whole-scenario bench node (default: the speed its Piper run measured, "
+                        "a real 4-slot Piper node on this machine)")
+    p.add_argument("--throughput-seconds", type=int, default=300,
+                   help="audio per ffmpeg in the whole scenario's encode throughput measurement")
     p.add_argument("--no-piper", action="store_true", help="skip the real Piper runs of `overhead`")
     p.add_argument("--no-tls", action="store_true", help="skip the runs with a cluster key and --verify-peers")
     p.add_argument("--sample-rate", type=int, default=8000, help="E2A_BENCH_SAMPLE_RATE of the bench engine")
@@ -112,13 +121,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown scenario/policy: {', '.join(bad)}")
     if not args.book.is_file():
         p.error(f"no book at {args.book}")
+    if "whole" in args.scenarios and args.no_piper and not args.node_speed:
+        p.error("the whole scenario without its Piper run needs --node-speed")
     return args
 
 
 # ------------------------------------------------------------------------------ planning
 
-def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int, int, int]:
-    """(sentences, characters, chapters) of the job the bench engine makes: what the leader plans."""
+def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int, int, int, int]:
+    """(sentences, characters, chapters, characters of the last chapter) of the job the bench
+    engine makes: what the leader plans."""
     import tempfile
     from types import SimpleNamespace
 
@@ -134,7 +146,33 @@ def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int
     with tempfile.TemporaryDirectory() as tmp:
         plan = plan_job(b, parse_chapter_selection(chapters, len(b.chapters)), settings.language or b.language,
                         traits, Path(tmp))
-    return len(plan.segments), plan.characters, len(plan.chapters)
+    last = sum(len(seg.text) for seg in plan.chapters[-1].segments) if plan.chapters else 0
+    return len(plan.segments), plan.characters, len(plan.chapters), last
+
+
+def bench_pcm(book: Path, sample_rate: int, sentences: int = 400):
+    """Audio like the bench engine's in a laid-out chapter: the tones of the book's first
+    sentences, a sentence pause between them (for the encode throughput)."""
+    import tempfile
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from e2a_node.book import load_book
+    from e2a_node.job import plan_job
+
+    b = load_book(book)
+    engine = bench.BenchEngine(chars_per_second=1e12, sample_rate=sample_rate,
+                               fingerprint=bench.fingerprint_for(sample_rate))
+    traits = SimpleNamespace(sample_rate=sample_rate, max_chars=bench.MAX_CHARS, normalizes_numbers=True,
+                             fingerprint=engine.fingerprint)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = plan_job(b, [1], b.language, traits, Path(tmp))
+    pause = np.zeros(round(0.35 * sample_rate), dtype="<i2")
+    parts = []
+    for seg in plan.segments[:sentences]:
+        parts += [np.frombuffer(engine.synthesize(seg.text), "<i2"), pause]
+    return np.concatenate(parts)
 
 
 def unit_speed(chars: int, target: float, phases: list[tuple[float, float]]) -> float:
@@ -166,6 +204,15 @@ def scenario_runs(name: str, args, chars: int) -> list[RunSpec]:
     elif name == "join":
         configs.append(dict(nodes=nodes([1.0] * 4, late=1),
                             unit_speed=unit_speed(chars, target, [(0.5, 3), (0.5, 4)])))
+    elif name == "whole":
+        # One machine with the real Piper voice first: its synthesis speed is a real 4-slot Piper
+        # node's on this machine, which the bench nodes then get (main() fills unit_speed in).
+        if not args.no_piper:
+            configs.append(dict(nodes=[NodeSpec("local")], variant="piper", engine="piper", plain=True, slots=4,
+                                fmt="m4b", chapters=args.whole_piper_chapters))
+        for n in (int(s) for s in args.whole_sizes.split(",")):
+            configs.append(dict(nodes=nodes([1.0] * n), fmt="m4b", sample_rate=WHOLE_SAMPLE_RATE, slots=4,
+                                chapters=None, unit_speed=args.node_speed or 0.0))
     elif name == "overhead":
         speed = unit_speed(chars, target, [(1, 1)])
         configs.append(dict(nodes=nodes([1.0]), variant="cluster", unit_speed=speed))
@@ -175,9 +222,12 @@ def scenario_runs(name: str, args, chars: int) -> list[RunSpec]:
                 configs.append(dict(nodes=nodes([1.0] * n), variant="piper", engine="piper",
                                     chapters=args.piper_chapters))
     runs = []
+    # the whole scenario is the stealing policy only: it is about the tail, and doubling its ~40
+    # minutes for a baseline that cannot keep more nodes busy than there are chapters buys nothing
+    policies = ("stealing",) if name == "whole" else args.policy_list
     for config in configs:
         config.setdefault("chapters", args.chapters)
-        runs += [RunSpec(scenario=name, policy=policy, **config) for policy in args.policy_list]
+        runs += [RunSpec(scenario=name, policy=policy, **config) for policy in policies]
         # The same run with a cluster key (TLS everywhere), and for heterogeneous nodes once more
         # with --verify-peers: what security costs, measured in the same invocation.
         if name in ("heterogeneous", "failure") and "stealing" in args.policy_list and not args.no_tls:
@@ -191,6 +241,8 @@ def scenario_runs(name: str, args, chars: int) -> list[RunSpec]:
 
 def run_timeout(spec: RunSpec, target: float) -> float:
     """Generous: a stuck run is stopped, recorded as failed, and the benchmark goes on."""
+    if spec.scenario == "whole":
+        return 3600.0 * 3
     return 1500.0 if spec.engine == "piper" else 8 * target + 240
 
 
@@ -205,11 +257,16 @@ def describe(rec: dict) -> str:
         parts.append(f"recovery {rec['recovery_s']:.2f} s")
     if rec["leader_cpu_cores"] is not None:
         parts.append(f"leader CPU {rec['leader_cpu_cores']:.2f} cores")
+    if rec.get("tail_s") is not None:
+        parts.append(f"tail {rec['tail_s']:.1f} s")
+    if rec.get("e2e_efficiency") is not None:
+        parts.append(f"limit {rec['limit_s']:.1f} s (encode bound {rec['encode_bound_s']:.1f} s), "
+                     f"end-to-end efficiency {rec['e2e_efficiency']:.3f}, leader peak {rec['peak_rss_mb']:.0f} MB")
     return ", ".join(parts)
 
 
 def settings_of(args, totals: dict) -> dict:
-    sentences, chars, chapters = totals[args.chapters]
+    sentences, chars, chapters, _ = totals[args.chapters]
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.node()} ({os.cpu_count()} cores, {platform.python_version()})",
@@ -288,11 +345,32 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     totals = {args.chapters: plan_totals(args.book, args.chapters, args.sample_rate)}
     settings = settings_of(args, totals)
+    throughput = None  # the leader's AAC encode throughput on all cores (x real time), whole scenario
+    if "whole" in args.scenarios:
+        import tempfile
+
+        import bench_encode
+
+        if args.tmp:
+            args.tmp.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            throughput = bench_encode.throughput(bench_pcm(args.book, WHOLE_SAMPLE_RATE), WHOLE_SAMPLE_RATE,
+                                                 Path(tmp), args.throughput_seconds)
+        settings["encode throughput"] = (f"{throughput:.1f}x real time on {os.cpu_count()} cores (AAC 64k, "
+                                         f"{WHOLE_SAMPLE_RATE} Hz bench audio, one ffmpeg per core)")
+        print(f"encode throughput: {settings['encode throughput']}", flush=True)
     print(f"book: {settings['book']}", flush=True)
     records: list[dict] = []
     try:
         for name in args.scenarios:
             for spec in scenario_runs(name, args, totals[args.chapters][1]):
+                if spec.chapters not in totals:
+                    totals[spec.chapters] = plan_totals(args.book, spec.chapters, args.sample_rate)
+                if spec.scenario == "whole" and spec.engine == "bench" and not spec.unit_speed:
+                    spec.unit_speed = figures.piper_node_speed(records)
+                    if not spec.unit_speed:
+                        print(f"  {spec.run_id}: skipped, the Piper run measured no speed", flush=True)
+                        continue
                 sentences = totals[spec.chapters][0] if spec.engine == "bench" else 0
                 setup.timeout_s = run_timeout(spec, args.target_seconds)
                 print(f"[{time.monotonic() - t_start:6.0f} s] {spec.run_id} ...", flush=True)
@@ -301,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as exc:  # a broken run is recorded, and the others still run
                     result = RunResult(spec, None, 0.0, None, error=f"{type(exc).__name__}: {exc}")
                 record = figures.make_record(result)
+                if spec.scenario == "whole":
+                    figures.add_end_to_end(record, throughput, totals[spec.chapters])
                 if result.report and result.report.get("characters") != totals.get(spec.chapters, (0, None))[1] \
                         and spec.engine == "bench":
                     print(f"  warning: the leader planned {result.report.get('characters')} characters", flush=True)

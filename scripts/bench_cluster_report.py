@@ -9,6 +9,12 @@ Definitions (all times on the leader's clock, from the report; t = 0 is the job'
   efficiency          ideal_s / wall_s
   redundant_fraction  duplicate_characters / characters: audio made for a sentence that already
                       had audio (backups that lost, restarted chapters), dropped by the leader
+  tail_s              the last sentence in -> the file written (the report's end_to_end)
+  encode_bound_s      (whole scenario) the book's audio / the leader's AAC encode throughput on
+                      all its cores, measured in the same invocation
+  limit_s             (whole) max(ideal_s, encode_bound_s); for the Piper run the synthesis phase
+                      stands for the ideal
+  e2e_efficiency      (whole) limit_s / cli_wall_s: what the user waits for against the limit
   recovery_s          from the kill/freeze until the last sentence the node lost was given out
                       again: the report's recoveries for that node (recovered_at - fault), or,
                       when it has none (a backup took the work before its lease expired), the
@@ -18,6 +24,7 @@ Definitions (all times on the leader's clock, from the report; t = 0 is the job'
 from __future__ import annotations
 
 import math
+import os
 
 from bench_cluster_run import RunResult
 
@@ -127,6 +134,7 @@ def make_record(result: RunResult) -> dict:
         "node_speeds": [round(spec.speed(n), 1) for n in spec.nodes] if spec.engine == "bench" else None,
         "late_nodes": [n.name for n in spec.nodes if n.starts == "half"],
         "fault": spec.fault, "victim": spec.victim, "tls": spec.tls, "verify": spec.verify,
+        "slots": spec.slots, "format": spec.fmt,
         "ok": bool(report) and not result.error, "error": result.error or None,
         "wall_s": None, "cli_wall_s": result.cli_wall_s, "ideal_s": None, "efficiency": None,
         "redundant_fraction": None, "recovery_s": None,
@@ -148,6 +156,9 @@ def make_record(result: RunResult) -> dict:
                verify_extra_fraction=round(report.get("verifications", 0) / report["sentences"], 5)
                if report["sentences"] else 0.0)
     rec.update(recovery(result))
+    e2e = report.get("end_to_end", {})
+    rec.update(tail_s=e2e.get("tail_seconds"), audio_s=e2e.get("audio_seconds"), peak_rss_mb=e2e.get("peak_rss_mb"),
+               children_peak_rss_mb=e2e.get("children_peak_rss_mb"))
     if spec.engine == "bench":
         ideal = ideal_seconds(chars, alive_intervals(result))
         rec["ideal_s"] = _r(ideal, 3)
@@ -159,17 +170,39 @@ def make_record(result: RunResult) -> dict:
 
 
 def fill_piper_ideals(records: list[dict]) -> None:
-    """Piper runs: ideal = the same policy's one-node wall / nodes; speedup = that wall / wall."""
+    """Piper runs of `overhead`: ideal = the same policy's one-node wall / nodes; speedup = that
+    wall / wall."""
     for rec in records:
-        if rec["engine"] != "piper" or not rec["wall_s"]:
+        if rec["engine"] != "piper" or not rec["wall_s"] or rec["scenario"] != "overhead":
             continue
         ref = next((r for r in records if r["engine"] == "piper" and r["policy"] == rec["policy"]
-                    and r["nodes"] == 1 and r["wall_s"]), None)
+                    and r["nodes"] == 1 and r["wall_s"] and r["scenario"] == "overhead"), None)
         if ref is None:
             continue
         rec["ideal_s"] = round(ref["wall_s"] / rec["nodes"], 3)
         rec["efficiency"] = round(rec["ideal_s"] / rec["wall_s"], 4)
         rec["speedup"] = round(ref["wall_s"] / rec["wall_s"], 3)
+
+
+def piper_node_speed(records: list[dict]) -> float | None:
+    """chars/s of the whole scenario's Piper run (one machine, 4 slots) during synthesis."""
+    rec = next((r for r in records if r["scenario"] == "whole" and r["engine"] == "piper" and r["ok"]), None)
+    return rec["characters"] / rec["wall_s"] if rec and rec["wall_s"] else None
+
+
+def add_end_to_end(rec: dict, throughput: float | None, totals: tuple[int, int, int, int]) -> None:
+    """The whole scenario's figures: encode bound, limit, end-to-end efficiency, and the tail's
+    allowance (5 s + the last chapter encoded on one core)."""
+    if not rec["ok"] or not throughput or not rec.get("audio_s"):
+        return
+    _, chars, _, last_chars = totals
+    bound = rec["audio_s"] / throughput
+    ideal = rec["ideal_s"] if rec["engine"] == "bench" else rec["wall_s"]
+    rec["encode_bound_s"] = round(bound, 2)
+    rec["limit_s"] = round(max(ideal, bound), 2)
+    rec["e2e_efficiency"] = round(rec["limit_s"] / rec["cli_wall_s"], 4)
+    one_core = throughput / (os.cpu_count() or 1)
+    rec["tail_allowed_s"] = round(5.0 + rec["audio_s"] * last_chars / chars / one_core, 2) if chars else None
 
 
 def _r(value: float | None, digits: int) -> float | None:
@@ -268,16 +301,46 @@ def evaluate_targets(records: list[dict]) -> list[dict]:
     out.append(_target("2 Piper nodes >= 1.8x one node", records, lambda r: r.get("speedup"),
                        lambda v: v >= 1.8, lambda v: f"{min(v):.2f}x", scenario="overhead", variant="piper",
                        nodes=2))
+    out += whole_targets(records)
     for t in out:
         if t["value"] is None and t["detail"] == "":
             t["detail"] = "not measured"
     return out
 
 
+def whole_targets(records: list[dict]) -> list[dict]:
+    whole = [r for r in records if r["scenario"] == "whole" and r["ok"] and r.get("e2e_efficiency") is not None]
+    out = []
+
+    def target(name, rows, ok, value):
+        out.append({"target": name, "met": all(ok(r) for r in rows) if rows else None, "baseline": None,
+                    "value": ", ".join(value(r) for r in rows) or None, "detail": "" if rows else "not measured"})
+
+    label = lambda r: "Piper, 1 machine" if r["engine"] == "piper" else f"{r['nodes']} nodes"  # noqa: E731
+    target("whole book: tail <= 5 s + the last chapter's encode on one core", whole,
+           lambda r: r["tail_s"] <= r["tail_allowed_s"], lambda r: f"{label(r)}: {r['tail_s']:.1f} of "
+                                                                   f"{r['tail_allowed_s']:.1f} s")
+    for sizes, floor in (((1, 4), 0.90), ((16,), 0.80)):
+        rows = [r for r in whole if r["engine"] == "bench" and r["nodes"] in sizes]
+        target(f"whole book: end-to-end efficiency >= {floor:.2f} at {' and '.join(map(str, sizes))} node(s)", rows,
+               lambda r, f=floor: r["e2e_efficiency"] >= f, lambda r: f"{label(r)}: {r['e2e_efficiency']:.3f}")
+    target("whole book: leader peak memory < 1 GB", [r for r in whole if r["engine"] == "bench"],
+           lambda r: r["peak_rss_mb"] < 1024, lambda r: f"{label(r)}: {r['peak_rss_mb']:.0f} MB "
+                                                         f"(largest worker {r['children_peak_rss_mb']:.0f} MB)")
+    piper = [r for r in whole if r["engine"] == "piper"]
+    out.append({"target": "Piper, one machine, a whole short book: tail and efficiency (reported)", "met": None,
+                "baseline": None, "detail": "" if piper else "not measured",
+                "value": ", ".join(f"{r['audio_s'] / 3600:.2f} h: tail {r['tail_s']:.1f} s, end-to-end efficiency "
+                                   f"{r['e2e_efficiency']:.3f}" for r in piper) or None})
+    return out
+
+
 # ------------------------------------------------------------------------------ Markdown
 
 COLUMNS = ["variant", "nodes", "policy", "rel. speeds", "wall s", "ideal s", "efficiency", "redundant",
-           "recovery s", "steals", "backups", "CLI wall s", "leader CPU"]
+           "recovery s", "steals", "backups", "CLI wall s", "tail s", "leader CPU"]
+WHOLE_COLUMNS = ["run", "synthesis s", "ideal s", "encode bound s", "limit s", "CLI wall s", "tail s",
+                 "end-to-end eff.", "leader peak MB", "largest worker MB"]
 
 
 def _cell(value, fmt: str = "{}") -> str:
@@ -302,7 +365,18 @@ def table_row(r: dict) -> list[str]:
             eff, _cell(r["redundant_fraction"], "{:.2%}") if r["redundant_fraction"] is not None else "–",
             _cell(r["recovery_s"], "{:.2f}") + ("†" if r.get("recovery_source") == "timeline" else ""),
             _cell(r.get("steals")), _cell(r.get("backups")),
-            _cell(r["cli_wall_s"], "{:.1f}"), _cell(r["leader_cpu_cores"], "{:.2f}")]
+            _cell(r["cli_wall_s"], "{:.1f}"), _cell(r.get("tail_s"), "{:.1f}"), _cell(r["leader_cpu_cores"], "{:.2f}")]
+
+
+def whole_row(r: dict) -> list[str]:
+    run = (f"Piper, 1 machine, {r.get('slots')} slots, chapters {r['chapters']}"
+           if r["engine"] == "piper" else f"{r['nodes']} × {r['node_speeds'][0]:g} chars/s")
+    if not r["ok"]:
+        return [run, f"FAILED: {(r['error'] or '')[:60]}"] + ["–"] * (len(WHOLE_COLUMNS) - 2)
+    return [run, _cell(r["wall_s"], "{:.1f}"), _cell(r["ideal_s"], "{:.1f}"), _cell(r.get("encode_bound_s"), "{:.1f}"),
+            _cell(r.get("limit_s"), "{:.1f}"), _cell(r["cli_wall_s"], "{:.1f}"), _cell(r.get("tail_s"), "{:.1f}"),
+            _cell(r.get("e2e_efficiency"), "{:.3f}"), _cell(r.get("peak_rss_mb"), "{:.0f}"),
+            _cell(r.get("children_peak_rss_mb"), "{:.0f}")]
 
 
 def markdown(records: list[dict], settings: dict, targets: list[dict]) -> str:
@@ -315,9 +389,10 @@ def markdown(records: list[dict], settings: dict, targets: list[dict]) -> str:
               "cores the leader used during synthesis.", ""]
     for scenario in dict.fromkeys(r["scenario"] for r in records):
         rows = [r for r in records if r["scenario"] == scenario]
-        lines += [f"## {scenario}", "", "| " + " | ".join(COLUMNS) + " |",
-                  "|" + "|".join("---" for _ in COLUMNS) + "|"]
-        lines += ["| " + " | ".join(table_row(r)) + " |" for r in rows]
+        columns, row = (WHOLE_COLUMNS, whole_row) if scenario == "whole" else (COLUMNS, table_row)
+        lines += [f"## {scenario}", "", "| " + " | ".join(columns) + " |",
+                  "|" + "|".join("---" for _ in columns) + "|"]
+        lines += ["| " + " | ".join(row(r)) + " |" for r in rows]
         lines.append("")
     lines += ["## Targets", "", f"({TARGETS_DOC})", "", "| target | met | stealing | chapter baseline |",
               "|---|---|---|---|"]

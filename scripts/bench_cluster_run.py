@@ -55,6 +55,9 @@ class RunSpec:
     unit_speed: float = 0.0  # bench: chars/s of a node of relative speed 1
     tls: bool = False  # a cluster key on every node and the leader: mutual TLS on every connection
     verify: bool = False  # the leader's --verify-peers (off otherwise, so runs compare like with like)
+    fmt: str = "wav"  # the leader's --format (m4b: chapters encoded during synthesis, the whole scenario)
+    sample_rate: int | None = None  # the bench engine's, when not Setup.sample_rate
+    slots: int = 1  # per node (bench: the node's speed is shared by its slots); plain: local slots
 
     @property
     def run_id(self) -> str:
@@ -63,7 +66,11 @@ class RunSpec:
         return "-".join(p for p in parts if p)
 
     def speed(self, node: NodeSpec) -> float:
+        """The node's chars/s, all its slots together."""
         return node.rel_speed * self.unit_speed
+
+    def rate(self, setup: Setup) -> int:
+        return self.sample_rate or setup.sample_rate
 
 
 @dataclass
@@ -169,8 +176,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_env(setup: Setup, speed: float | None = None) -> dict:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "E2A_BENCH_SAMPLE_RATE": str(setup.sample_rate)}
+def bench_env(sample_rate: int, speed: float | None = None) -> dict:
+    """The environment of a bench process; `speed` is one slot's chars/s."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "E2A_BENCH_SAMPLE_RATE": str(sample_rate)}
     if speed is not None:
         env["E2A_BENCH_CHARS_PER_SECOND"] = f"{speed:.6g}"
     return env
@@ -184,10 +192,10 @@ class Node(Proc):
     def __init__(self, spec: RunSpec, node: NodeSpec, setup: Setup, run_dir: Path, port: int = 0) -> None:
         state = run_dir / f"state-{node.name}"
         args = [sys.executable, str(SCRIPTS / "bench_node.py"), "serve", "--host", "127.0.0.1", "--port", str(port), "--name", node.name,
-                "--engine", spec.engine, "--slots", "1", "--threads", "1", "--no-mdns", "--state-dir", str(state),
-                *key_args(spec, run_dir)]
-        speed = spec.speed(node) if spec.engine == "bench" else None
-        super().__init__(node.name, args, bench_env(setup, speed), run_dir / f"{node.name}.log")
+                "--engine", spec.engine, "--slots", str(spec.slots), "--threads", "1", "--no-mdns",
+                "--state-dir", str(state), *key_args(spec, run_dir)]
+        speed = spec.speed(node) / spec.slots if spec.engine == "bench" else None
+        super().__init__(node.name, args, bench_env(spec.rate(setup), speed), run_dir / f"{node.name}.log")
         self.port = port or None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -207,12 +215,12 @@ class Node(Proc):
 def leader_args(spec: RunSpec, setup: Setup, run_dir: Path, targets: list[str]) -> list[str]:
     args = [sys.executable, str(SCRIPTS / "bench_leader.py"), "--policy", spec.policy, "convert", str(setup.book),
             "--engine", spec.engine, "--report",
-            str(run_dir / "report.json"), "-o", str(run_dir / "out.wav"), "--format", "wav",
+            str(run_dir / "report.json"), "-o", str(run_dir / f"out.{spec.fmt}"), "--format", spec.fmt,
             "--work-dir", str(run_dir / "work"), "--fresh"]
     if spec.chapters:
         args += ["--chapters", spec.chapters]
     if spec.plain:
-        args += ["--slots", "1"]
+        args += ["--slots", str(spec.slots)]
     else:
         args += ["--cluster", ",".join(targets), "--no-local", *key_args(spec, run_dir),
                  "--verify-peers" if spec.verify else "--no-verify-peers"]
@@ -332,7 +340,7 @@ def execute(spec: RunSpec, setup: Setup, sentences: int) -> RunResult:
         ports = {n.name: free_port() for n in late}  # listed now, started at half progress
         targets = [] if spec.plain else [f"127.0.0.1:{nodes[n.name].port if n.name in nodes else ports[n.name]}"
                                          for n in spec.nodes]
-        env = bench_env(setup, spec.unit_speed if spec.plain else None)
+        env = bench_env(spec.rate(setup), spec.unit_speed / spec.slots if spec.plain else None)
         t0 = time.monotonic()
         leader = Proc("leader", leader_args(spec, setup, run_dir, targets), env, run_dir / "leader.log")
         monitor = Monitor(leader, run_dir, sentences)

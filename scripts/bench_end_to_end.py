@@ -28,15 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "scripts"))
 
-import numpy as np  # noqa: E402
-
-from e2a_node.audio import Tags, ffmpeg_path, write_audiobook  # noqa: E402
+import bench_encode  # noqa: E402
+from e2a_node.audio import Tags, write_audiobook  # noqa: E402
 from e2a_node.audio.assemble import chapter_pcm  # noqa: E402
 from e2a_node.book import load_book  # noqa: E402
 from e2a_node.job import parse_chapter_selection, plan_job  # noqa: E402
@@ -49,21 +48,7 @@ THROUGHPUT_SECONDS = 600  # of audio per ffmpeg in the throughput measurement (-
 
 def encode_throughput(store, chapters, folder: Path, seconds: int = THROUGHPUT_SECONDS) -> float:
     """Real-time factor of AAC 64k encoding on all cores, on the book's own audio."""
-    pcm = chapter_pcm(chapters[0].segments, store)
-    need = seconds * SAMPLE_RATE
-    raw = folder / "throughput.raw"
-    raw.write_bytes(np.tile(pcm, -(-need // len(pcm)))[:need].tobytes())
-    cores = os.cpu_count() or 1
-
-    def one(k: int) -> None:
-        subprocess.run([ffmpeg_path(), "-v", "error", "-y", "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1",
-                        "-i", str(raw), "-c:a", "aac", "-b:a", "64k", "-f", "adts", str(folder / f"t{k}.aac")],
-                       check=True)
-
-    t = time.monotonic()
-    with ThreadPoolExecutor(cores) as pool:
-        list(pool.map(one, range(cores)))
-    return cores * seconds / (time.monotonic() - t)
+    return bench_encode.throughput(chapter_pcm(chapters[0].segments, store), SAMPLE_RATE, folder, seconds)
 
 
 def main() -> None:

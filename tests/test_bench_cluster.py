@@ -69,3 +69,23 @@ def test_a_tiny_failure_run_writes_results_and_a_timeline(tmp_path):
     assert "| kill+tls | 4 | stealing |" in (out / "results.md").read_text()
     assert list((tmp_path / "tmp").iterdir()) == []  # every run's temp dir removed
     assert "efficiency >= 0.90, a node killed" in run.stdout
+
+
+def test_a_tiny_whole_book_run_reports_what_the_user_waits_for(tmp_path):
+    """The whole scenario at 2 nodes (the Piper run skipped: --node-speed given): an m4b made by
+    real nodes and a real leader, with the tail, the encode bound and peak memory in the record."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "scripts" / "bench_cluster.py"), "--book", str(SAMPLE), "--out", str(out),
+           "--scenario", "whole", "--chapters", "all", "--whole-sizes", "2", "--no-piper", "--node-speed", "3000",
+           "--throughput-seconds", "20", "--no-plots", "--tmp", str(tmp_path / "tmp")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    [r] = json.loads((out / "results.json").read_text())
+    assert r["ok"] and r["scenario"] == "whole" and r["nodes"] == 2 and r["format"] == "m4b" and r["slots"] == 4
+    assert r["node_speeds"] == [3000.0, 3000.0] and r["chapters"] == "all"
+    assert 0 < r["wall_s"] < r["cli_wall_s"] and 0 <= r["tail_s"] < r["cli_wall_s"]
+    assert r["limit_s"] == max(r["ideal_s"], r["encode_bound_s"]) and r["encode_bound_s"] > 0
+    assert r["e2e_efficiency"] == pytest.approx(r["limit_s"] / r["cli_wall_s"], abs=1e-3)
+    assert 0 < r["peak_rss_mb"] < 4096 and r["children_peak_rss_mb"] > 0 and r["audio_s"] > 60
+    md = (out / "results.md").read_text()
+    assert "## whole" in md and "end-to-end efficiency >=" in md and "encode throughput" in md
