@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from e2a_node.audio.formats import DEFAULT_FORMAT, FORMAT_NAMES
 from e2a_node.book import load_book
 from e2a_node.errors import E2AError
 from e2a_node.job import open_job_folder, parse_chapter_selection, plan_job
+from e2a_node.memory import peak_rss_mb
 from e2a_node.synth import MissingVoiceError, load_engine, resolve_voice
 from e2a_node.synth.base import VoiceSettings, VoiceTraits
 from e2a_node.voice_bundle import bundle_for_peers
@@ -73,6 +73,7 @@ class ConvertResult:
     synthesized: int  # segments made in this run (the rest came from an earlier run)
     segments: int
     tail_seconds: float = 0.0  # the last sentence in -> the file written
+    worker_peak_rss_mb: float | None = None  # the largest chapter encoder's peak memory
 
 
 def _add_end_to_end(path: Path, result: ConvertResult) -> None:
@@ -88,20 +89,9 @@ def _add_end_to_end(path: Path, result: ConvertResult) -> None:
         log.warning("could not add the end-to-end times to %s: %s", path, exc)
         return
     report["end_to_end"] = {"wall_seconds": round(result.wall_seconds, 3), "tail_seconds": round(result.tail_seconds, 3),
-                            "audio_seconds": round(result.audio_seconds, 3), **_peak_memory()}
+                            "audio_seconds": round(result.audio_seconds, 3), "peak_rss_mb": peak_rss_mb(),
+                            "worker_peak_rss_mb": result.worker_peak_rss_mb}
     write_report(path, report)
-
-
-def _peak_memory() -> dict:
-    """Peak resident memory of this process and of the largest process it waited for (a chapter
-    worker, an ffmpeg), in MB (Linux and macOS; nothing elsewhere)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return {}
-    per_mb = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mb, 1),
-            "children_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / per_mb, 1)}
 
 
 class SilentUI:
@@ -195,8 +185,11 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
 
         ui.info(f"Writing {fmt}…")
         tags = Tags(title=book.title, author=", ".join(book.authors), album=book.title, language=language)
+        worker_peak = None
         if pipeline is not None:
-            outputs = join_chapters(pipeline.finish(), [ch.title for ch in plan.chapters], output,
+            encoded = pipeline.finish()
+            worker_peak = pipeline.worker_peak_rss_mb
+            outputs = join_chapters(encoded, [ch.title for ch in plan.chapters], output,
                                     sample_rate=plan.sample_rate, fmt=fmt, tags=tags, cover=book.cover,
                                     cover_mime=book.cover_mime)
         else:
@@ -211,7 +204,8 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
     audio_seconds = sum(probe(p).duration for p in outputs)
     if not req.keep_audio:
         shutil.rmtree(plan.folder, ignore_errors=True)
-    result = ConvertResult(outputs, audio_seconds, time.monotonic() - t0, len(missing), len(plan.segments), tail)
+    result = ConvertResult(outputs, audio_seconds, time.monotonic() - t0, len(missing), len(plan.segments), tail,
+                           worker_peak)
     if req.report is not None:
         _add_end_to_end(req.report, result)
     speed = audio_seconds / result.wall_seconds if result.wall_seconds else 0.0

@@ -17,6 +17,15 @@ same book, nodes and engine:
                  one local slot) at the same bench speed; and the real Piper voice on 1 vs 2
                  nodes (`--slots 1 --threads 1`, leader `--deterministic --no-local`) on
                  --piper-chapters (default: the first chapter); real compute on this machine.
+  whole          what the user waits for: the whole book to m4b (chapters encoded during
+                 synthesis, 22050 Hz bench audio). First one machine with the real Piper voice
+                 (`--slots 4`, --whole-piper-chapters, ~1.5 h of audio): its synthesis speed is
+                 a real 4-slot Piper node's on this machine; then 1, 4 and 16 bench nodes of
+                 4 slots at that speed (--whole-sizes; --node-speed to set it and skip Piper).
+                 Each run: command wall, synthesis phase, tail, encode bound (the book's audio /
+                 the AAC throughput of all cores, measured at the start of the invocation),
+                 end-to-end efficiency = max(ideal, encode bound) / command wall, leader peak
+                 memory. Stealing policy only. ~45 min on 2 cores.
 "Half progress" is half of the job's sentences saved in the leader's job folder.
 
 How. Nodes run the "bench" engine (registered by scripts/bench_node.py), which sleeps len(text)/speed per
@@ -280,6 +289,11 @@ def settings_of(args, totals: dict) -> dict:
         "piper": "skipped" if args.no_piper else f"chapters {args.piper_chapters}, nodes --slots 1 --threads 1, "
                                                  "leader --deterministic --no-local",
         "policies": ", ".join(args.policy_list),
+        "whole scenario": (f"the whole book to m4b ({WHOLE_SAMPLE_RATE} Hz bench audio), nodes of 4 slots at "
+                           + (f"{args.node_speed:g} chars/s" if args.node_speed else
+                              f"the speed of its one-machine Piper run (4 slots, chapters {args.whole_piper_chapters})")
+                           + f", sizes {args.whole_sizes}; stealing policy only")
+        if "whole" in args.scenarios else "not run",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
 

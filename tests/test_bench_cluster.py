@@ -86,6 +86,6 @@ def test_a_tiny_whole_book_run_reports_what_the_user_waits_for(tmp_path):
     assert 0 < r["wall_s"] < r["cli_wall_s"] and 0 <= r["tail_s"] < r["cli_wall_s"]
     assert r["limit_s"] == max(r["ideal_s"], r["encode_bound_s"]) and r["encode_bound_s"] > 0
     assert r["e2e_efficiency"] == pytest.approx(r["limit_s"] / r["cli_wall_s"], abs=1e-3)
-    assert 0 < r["peak_rss_mb"] < 4096 and r["children_peak_rss_mb"] > 0 and r["audio_s"] > 60
+    assert 0 < r["peak_rss_mb"] < 4096 and r["worker_peak_rss_mb"] > 0 and r["audio_s"] > 60
     md = (out / "results.md").read_text()
     assert "## whole" in md and "end-to-end efficiency >=" in md and "encode throughput" in md

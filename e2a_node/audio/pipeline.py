@@ -24,6 +24,7 @@ from e2a_node.audio.chapter_files import PIECE_SECONDS, ChapterFile, ChapterTask
 from e2a_node.audio.export import ChapterAudio
 from e2a_node.audio.store import SegmentStore
 from e2a_node.errors import AudioError
+from e2a_node.memory import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _measured(task, *args):
+    """Run `task` in a worker; give its result and the worker's peak resident memory (MB)."""
+    return task(*args), peak_rss_mb()
+
+
 class ChapterPipeline:
     def __init__(self, chapters: list[ChapterAudio], store: SegmentStore, folder: Path, bitrate: str,
                  workers: int | None = None, piece_seconds: float = PIECE_SECONDS) -> None:
@@ -60,6 +66,7 @@ class ChapterPipeline:
         self._pieces: dict[int, list[Future]] = {}  # chapter -> its pieces, once planned
         self._unsplit: set[int] = set()  # planning, pieces not yet given out
         self._pool: ProcessPoolExecutor | None = None
+        self.worker_peak_rss_mb: float | None = None  # the largest worker's peak, once finished
 
     def start(self) -> None:
         """Send the chapters already complete (an earlier run's) to the workers."""
@@ -100,10 +107,12 @@ class ChapterPipeline:
             if pos not in self._plans:
                 self._submit(pos)
         for pos in range(len(self.chapters)):
-            self._split(pos, self._plans[pos].result())
-        files = [ChapterFile(pos, tuple(f.result() for f in self._pieces[pos])) for pos in range(len(self.chapters))]
+            self._split(pos, self._plans[pos].result()[0])
+        done = [f.result() for futures in [list(self._plans.values()), *self._pieces.values()] for f in futures]
+        self.worker_peak_rss_mb = max((peak for _, peak in done if peak is not None), default=None)
+        files = [ChapterFile(pos, tuple(f.result()[0] for f in self._pieces[pos])) for pos in range(len(self.chapters))]
         self._remove_stale({path.name for f in files for path in f.paths}
-                           | {f"{pos:04d}-{self._plans[pos].result().key}.json" for pos in range(len(files))})
+                           | {f"{pos:04d}-{self._plans[pos].result()[0].key}.json" for pos in range(len(files))})
         return files
 
     def close(self) -> None:
@@ -118,7 +127,7 @@ class ChapterPipeline:
         task = ChapterTask(pos, tuple(self.chapters[pos].segments), str(self.store.folder), self.store.sample_rate,
                            self.bitrate, str(self.folder), self.piece_seconds)
         self._pieces.pop(pos, None)
-        self._plans[pos] = self._pool.submit(plan_chapter, task)
+        self._plans[pos] = self._pool.submit(_measured, plan_chapter, task)
         self._unsplit.add(pos)
 
     def _split_planned(self) -> None:
@@ -126,12 +135,12 @@ class ChapterPipeline:
         for pos in [p for p in self._unsplit if self._plans[p].done()]:
             future = self._plans[pos]
             if not future.cancelled() and future.exception() is None:
-                self._split(pos, future.result())
+                self._split(pos, future.result()[0])
 
     def _split(self, pos: int, plan) -> None:
         self._unsplit.discard(pos)
         if pos not in self._pieces:
-            self._pieces[pos] = [self._pool.submit(encode_piece, plan, k) for k in range(len(plan.bounds))]
+            self._pieces[pos] = [self._pool.submit(_measured, encode_piece, plan, k) for k in range(len(plan.bounds))]
 
     def _remove_stale(self, keep: set[str]) -> None:
         """Chapter files made from segments since made again (or by another ffmpeg)."""
