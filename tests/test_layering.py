@@ -19,7 +19,7 @@ MAY_IMPORT = {
     "scheduler": set(),
     "text": {"layout"},
     "book": {"errors"},
-    "audio": {"errors", "layout"},
+    "audio": {"errors", "layout", "memory"},
     "synth": {"audio", "errors"},
     "discovery": {"errors", "wire"},
     "voices": {"errors", "synth"},

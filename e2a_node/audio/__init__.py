@@ -7,7 +7,7 @@ The names from `assemble`, `export` and `store` load on first use: the first two
 scipy (over a second to import), and the command line reads the format table (`formats`) at
 startup.
 
-Layering: imports only `errors` and `layout` from e2a; never a book, an engine or the cluster
+Layering: imports only `errors`, `layout` and `memory` from e2a; never a book, an engine or the cluster
 (tests/test_layering.py checks every package's rule).
 """
 
