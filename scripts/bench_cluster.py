@@ -137,15 +137,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ------------------------------------------------------------------------------ planning
 
-def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int, int, int, int]:
-    """(sentences, characters, chapters, characters of the last chapter) of the job the bench
-    engine makes: what the leader plans."""
+def bench_plan(book: Path, chapters: str | None, sample_rate: int):
+    """The job the leader plans for `chapters` of `book` with the bench engine's traits."""
     import tempfile
     from types import SimpleNamespace
 
     from e2a_node.book import load_book
     from e2a_node.job import parse_chapter_selection, plan_job
-    from e2a_node.synth import bench, resolve_voice
+    from e2a_node.synth import resolve_voice
     from e2a_node.synth.base import VoiceSettings
 
     b = load_book(book)
@@ -153,8 +152,14 @@ def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int
     traits = SimpleNamespace(sample_rate=sample_rate, max_chars=bench.MAX_CHARS, normalizes_numbers=True,
                              fingerprint=bench.fingerprint_for(sample_rate))
     with tempfile.TemporaryDirectory() as tmp:
-        plan = plan_job(b, parse_chapter_selection(chapters, len(b.chapters)), settings.language or b.language,
+        return plan_job(b, parse_chapter_selection(chapters, len(b.chapters)), settings.language or b.language,
                         traits, Path(tmp))
+
+
+def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int, int, int, int]:
+    """(sentences, characters, chapters, characters of the last chapter) of the job the bench
+    engine makes: what the leader plans."""
+    plan = bench_plan(book, chapters, sample_rate)
     last = sum(len(seg.text) for seg in plan.chapters[-1].segments) if plan.chapters else 0
     return len(plan.segments), plan.characters, len(plan.chapters), last
 
@@ -162,24 +167,16 @@ def plan_totals(book: Path, chapters: str | None, sample_rate: int) -> tuple[int
 def bench_pcm(book: Path, sample_rate: int, sentences: int = 400):
     """Audio like the bench engine's in a laid-out chapter: the tones of the book's first
     sentences, a sentence pause between them (for the encode throughput)."""
-    import tempfile
-    from types import SimpleNamespace
-
     import numpy as np
 
-    from e2a_node.book import load_book
-    from e2a_node.job import plan_job
+    from e2a_node.audio.assemble import pause_samples
+    from e2a_node.layout import Pause
 
-    b = load_book(book)
     engine = bench.BenchEngine(chars_per_second=1e12, sample_rate=sample_rate,
                                fingerprint=bench.fingerprint_for(sample_rate))
-    traits = SimpleNamespace(sample_rate=sample_rate, max_chars=bench.MAX_CHARS, normalizes_numbers=True,
-                             fingerprint=engine.fingerprint)
-    with tempfile.TemporaryDirectory() as tmp:
-        plan = plan_job(b, [1], b.language, traits, Path(tmp))
-    pause = np.zeros(round(0.35 * sample_rate), dtype="<i2")
+    pause = np.zeros(pause_samples(Pause.SENTENCE, sample_rate), dtype="<i2")
     parts = []
-    for seg in plan.segments[:sentences]:
+    for seg in bench_plan(book, "1", sample_rate).segments[:sentences]:
         parts += [np.frombuffer(engine.synthesize(seg.text), "<i2"), pause]
     return np.concatenate(parts)
 

@@ -106,13 +106,15 @@ class ChapterPipeline:
                 raise AudioError(f"chapter {pos + 1} has no audio for {len(missing)} segment(s)")
             if pos not in self._plans:
                 self._submit(pos)
-        for pos in range(len(self.chapters)):
-            self._split(pos, self._plans[pos].result()[0])
-        done = [f.result() for futures in [list(self._plans.values()), *self._pieces.values()] for f in futures]
-        self.worker_peak_rss_mb = max((peak for _, peak in done if peak is not None), default=None)
-        files = [ChapterFile(pos, tuple(f.result()[0] for f in self._pieces[pos])) for pos in range(len(self.chapters))]
+        plans = [self._plans[pos].result() for pos in range(len(self.chapters))]  # (plan, worker peak)
+        for pos, (plan, _) in enumerate(plans):
+            self._split(pos, plan)
+        pieces = [[f.result() for f in self._pieces[pos]] for pos in range(len(self.chapters))]
+        peaks = [peak for _, peak in plans + [p for chapter in pieces for p in chapter] if peak is not None]
+        self.worker_peak_rss_mb = max(peaks, default=None)
+        files = [ChapterFile(pos, tuple(piece for piece, _ in chapter)) for pos, chapter in enumerate(pieces)]
         self._remove_stale({path.name for f in files for path in f.paths}
-                           | {f"{pos:04d}-{self._plans[pos].result()[0].key}.json" for pos in range(len(files))})
+                           | {f"{pos:04d}-{plan.key}.json" for pos, (plan, _) in enumerate(plans)})
         return files
 
     def close(self) -> None:
