@@ -6,16 +6,24 @@ voice's fingerprint and every segment's text, so re-running the same command fin
 folder and resumes from the audio already there, while a changed book, voice or setting gets
 a new folder. The folder's per-segment store is the checkpoint, shared by the local worker and
 (later) by peers streaming audio back to the leader.
+
+Planning a long book (sentence splitting and normalisation, pure Python) takes seconds on one
+core: 3.5 s for the 553,000 characters of sherlock-holmes.epub on the development machine. A
+book past `PARALLEL_PLAN_CHARS` is planned a chapter per task on spawned worker processes, one
+per core (largest chapters first); the segments are the same, in the same order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from e2a_node.audio import ChapterAudio, SegmentStore
@@ -28,6 +36,8 @@ from e2a_node.worker import MAX_SEGMENT_CHARS
 
 # Bump when planning changes in a way that changes segment texts for the same book.
 PLAN_VERSION = 1
+# Below this many characters one process plans faster than workers start (~0.5 s each).
+PARALLEL_PLAN_CHARS = 150_000
 
 
 @dataclass
@@ -94,19 +104,37 @@ def chapter_segments(chapter: Chapter, language: str | None, voice: VoiceTraits)
     return pieces
 
 
+def _segment_chapters(chapters: list[Chapter], language: str | None, voice: VoiceTraits,
+                      workers: int | None) -> list[list[tuple[str, Pause]]]:
+    """`chapter_segments` of every chapter, in order; on worker processes for a long book."""
+    size = sum(len(p) for ch in chapters for p in ch.paragraphs)
+    workers = min(workers or os.cpu_count() or 1, len(chapters))
+    if workers < 2 or size < PARALLEL_PLAN_CHARS:
+        return [chapter_segments(ch, language, voice) for ch in chapters]
+    order = sorted(range(len(chapters)), key=lambda k: -sum(len(p) for p in chapters[k].paragraphs))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = pool.map(chapter_segments, [chapters[k] for k in order], repeat(language), repeat(voice))
+        found = dict(zip(order, done))
+    return [found[k] for k in range(len(chapters))]
+
+
 def plan_job(
     book: Book,
     chapter_numbers: list[int],
     language: str | None,
     voice: VoiceTraits,
     work_dir: Path,
+    workers: int | None = None,
 ) -> JobPlan:
+    """The job's segments and identity; `workers` caps the planning processes (None: one per
+    core, 1: this process only)."""
     chapters: list[ChapterAudio] = []
     segments: list[Segment] = []
-    for position, number in enumerate(chapter_numbers):
-        chapter = book.chapters[number - 1]
+    selected = [book.chapters[number - 1] for number in chapter_numbers]
+    for position, (chapter, pieces) in enumerate(zip(selected, _segment_chapters(selected, language, voice,
+                                                                                workers))):
         mine = []
-        for text, pause in chapter_segments(chapter, language, voice):
+        for text, pause in pieces:
             seg = Segment(index=len(segments), chapter=position, text=text, pause_after=pause)
             segments.append(seg)
             mine.append(seg)

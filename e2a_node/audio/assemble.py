@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import signal
 
 from e2a_node.errors import AudioError
 from e2a_node.layout import Pause, Segment
@@ -119,7 +118,15 @@ def k_weighting(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     b2 = [1.0, -2.0, 1.0]
     a2 = [1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
     sos = np.array([b1 + a1, b2 + a2], dtype=np.float64)
-    return sos, signal.sosfilt_zi(sos) * 0.0
+    return sos, _signal().sosfilt_zi(sos) * 0.0
+
+
+def _signal():
+    """scipy.signal, imported on first use: it takes about a second, which every process that
+    only plans (the command line at start, `e2a chapters`, planning workers) would pay."""
+    from scipy import signal
+
+    return signal
 
 
 def _as_float(chunk: np.ndarray) -> np.ndarray:
@@ -143,7 +150,7 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     done = 0
     for start in range(0, len(samples), chunk):
         x = _as_float(samples[start : start + chunk])
-        y, zi = signal.sosfilt(sos, x, zi=zi)
+        y, zi = _signal().sosfilt(sos, x, zi=zi)
         usable = min(len(y) // step, n_steps - done)
         if usable <= 0:
             break
@@ -168,7 +175,7 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 def _oversampling_filter() -> tuple[np.ndarray, float]:
     """48-tap interpolation filter for 4x oversampling (12 taps a phase, as in BS.1770 Annex 2)
     and the largest sum of |taps| of one phase (how far an output can exceed its inputs)."""
-    h = signal.firwin(48, 1.0 / _OVERSAMPLE, window=("kaiser", 5.0)) * _OVERSAMPLE
+    h = _signal().firwin(48, 1.0 / _OVERSAMPLE, window=("kaiser", 5.0)) * _OVERSAMPLE
     bound = max(float(np.abs(h[p::_OVERSAMPLE]).sum()) for p in range(_OVERSAMPLE))
     return h, bound
 
@@ -217,7 +224,7 @@ def true_peak(samples: np.ndarray) -> float:
         start, end = b * block, min(n, e * block)
         lo, hi = max(0, start - reach), min(n, end + reach)
         x = _as_float(samples[lo:hi]).astype(np.float32)
-        y = signal.upfirdn(h32, x, _OVERSAMPLE)
+        y = _signal().upfirdn(h32, x, _OVERSAMPLE)
         core = y[(start - lo) * _OVERSAMPLE + delay : (end - lo) * _OVERSAMPLE + delay]
         if core.size:
             best = max(best, float(np.max(np.abs(core))))
@@ -248,6 +255,8 @@ def loudness_gain(samples: np.ndarray, sample_rate: int) -> float:
 
 def _sample_peak(samples: np.ndarray) -> float:
     """Largest |sample|, linear (1.0 = full scale)."""
+    if samples.dtype == np.int16 and len(samples):  # exact, and 8x cheaper than through floats
+        return max(-int(samples.min()), int(samples.max())) / 32768.0
     peak = 0.0
     for start in range(0, len(samples), _CHUNK):
         peak = max(peak, float(np.max(np.abs(_as_float(samples[start : start + _CHUNK])))))

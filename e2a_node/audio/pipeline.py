@@ -49,6 +49,12 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _warm_up() -> None:
+    """A worker's first task, given at start: import what planning a chapter needs (scipy's
+    filters take about a second) while the first chapter is still being spoken."""
+    import scipy.signal  # noqa: F401
+
+
 def _measured(task, *args):
     """Run `task` in a worker; give its result and the worker's peak resident memory (MB)."""
     return task(*args), peak_rss_mb()
@@ -59,7 +65,7 @@ class ChapterPipeline:
                  workers: int | None = None, piece_seconds: float = PIECE_SECONDS) -> None:
         self.chapters, self.store, self.folder, self.bitrate = chapters, store, Path(folder), bitrate
         self.piece_seconds = piece_seconds
-        self.workers = max(1, workers or os.cpu_count() or 1)  # spawned only as work waits for them
+        self.workers = max(1, workers or os.cpu_count() or 1)  # spawned at start
         self._chapter_of = {seg.index: pos for pos, ch in enumerate(chapters) for seg in ch.segments}
         self._missing = [{s.index for s in ch.segments if not store.has(s.index)} for ch in chapters]
         self._plans: dict[int, Future] = {}  # chapter -> its plan
@@ -74,6 +80,8 @@ class ChapterPipeline:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AudioError(f"cannot create {self.folder}: {exc.strerror or exc}") from exc
+        for _ in range(self.workers):
+            self._ensure_pool().submit(_warm_up)
         for pos, missing in enumerate(self._missing):
             if not missing:
                 self._submit(pos)
@@ -122,10 +130,14 @@ class ChapterPipeline:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _submit(self, pos: int) -> None:
+    def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_start, initargs=(os.getpid(),))
+        return self._pool
+
+    def _submit(self, pos: int) -> None:
+        self._ensure_pool()
         task = ChapterTask(pos, tuple(self.chapters[pos].segments), str(self.store.folder), self.store.sample_rate,
                            self.bitrate, str(self.folder), self.piece_seconds)
         self._pieces.pop(pos, None)
