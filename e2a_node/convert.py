@@ -73,6 +73,8 @@ class ConvertResult:
     synthesized: int  # segments made in this run (the rest came from an earlier run)
     segments: int
     tail_seconds: float = 0.0  # the last sentence in -> the file written
+    start_seconds: float = 0.0  # the command's start -> synthesis starts (book, voices, plan)
+    join_seconds: float = 0.0  # of the tail: writing the file (for m4b: joining the encoded chapters)
     worker_peak_rss_mb: float | None = None  # the largest chapter encoder's peak memory
 
 
@@ -88,7 +90,8 @@ def _add_end_to_end(path: Path, result: ConvertResult) -> None:
     except (OSError, ValueError) as exc:
         log.warning("could not add the end-to-end times to %s: %s", path, exc)
         return
-    report["end_to_end"] = {"wall_seconds": round(result.wall_seconds, 3), "tail_seconds": round(result.tail_seconds, 3),
+    report["end_to_end"] = {"wall_seconds": round(result.wall_seconds, 3), "start_seconds": round(result.start_seconds, 3),
+                            "tail_seconds": round(result.tail_seconds, 3), "join_seconds": round(result.join_seconds, 3),
                             "audio_seconds": round(result.audio_seconds, 3), "peak_rss_mb": peak_rss_mb(),
                             "worker_peak_rss_mb": result.worker_peak_rss_mb}
     write_report(path, report)
@@ -169,6 +172,7 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
         if pipeline is not None:
             stack.callback(pipeline.close)
         ui.start(sum(len(s.text) for s in missing), len(plan.segments), already)
+        started_at = time.monotonic()
         try:
             verdict = _synthesize(plan, store, settings, traits, engines, discovery, access, req, ui, pipeline)
         except KeyboardInterrupt:
@@ -189,10 +193,12 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
         if pipeline is not None:
             encoded = pipeline.finish()
             worker_peak = pipeline.worker_peak_rss_mb
+            joined_at = time.monotonic()
             outputs = join_chapters(encoded, [ch.title for ch in plan.chapters], output,
                                     sample_rate=plan.sample_rate, fmt=fmt, tags=tags, cover=book.cover,
                                     cover_mime=book.cover_mime)
         else:
+            joined_at = time.monotonic()
             outputs = write_audiobook(plan.chapters, store, output, fmt=fmt, tags=tags, cover=book.cover,
                                       cover_mime=book.cover_mime, split_chapters=req.split_chapters,
                                       bitrate=req.bitrate)
@@ -201,11 +207,12 @@ def run_convert(req: ConvertRequest, ui=None) -> ConvertResult:
         if discovery is not None:
             discovery.stop()
     tail = time.monotonic() - synthesized_at
+    join = time.monotonic() - joined_at
     audio_seconds = sum(probe(p).duration for p in outputs)
     if not req.keep_audio:
         shutil.rmtree(plan.folder, ignore_errors=True)
     result = ConvertResult(outputs, audio_seconds, time.monotonic() - t0, len(missing), len(plan.segments), tail,
-                           worker_peak)
+                           started_at - t0, join, worker_peak)
     if req.report is not None:
         _add_end_to_end(req.report, result)
     speed = audio_seconds / result.wall_seconds if result.wall_seconds else 0.0

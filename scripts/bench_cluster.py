@@ -101,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"chapters of the bench runs, as `e2a chapters` numbers them (default {DEFAULT_CHAPTERS}; "
                         "'all' for the whole book)")
     p.add_argument("--piper-chapters", default="1", help="chapters the Piper runs of `overhead` read")
-    p.add_argument("--whole-sizes", default="1,4,16", help="cluster sizes of the whole scenario")
+    p.add_argument("--whole-sizes", default="1,4,16", help="cluster sizes of the whole scenario (\"\": none)")
     p.add_argument("--whole-piper-chapters", default="3,5",
                    help="what the whole scenario's one-machine Piper run reads (default: ~1.5 h of audio)")
     p.add_argument("--node-speed", type=float,
@@ -216,7 +216,7 @@ def scenario_runs(name: str, args, chars: int) -> list[RunSpec]:
         if not args.no_piper:
             configs.append(dict(nodes=[NodeSpec("local")], variant="piper", engine="piper", plain=True, slots=4,
                                 fmt="m4b", chapters=args.whole_piper_chapters))
-        for n in (int(s) for s in args.whole_sizes.split(",")):
+        for n in (int(s) for s in args.whole_sizes.split(",") if s.strip()):  # "": the Piper run only
             configs.append(dict(nodes=nodes([1.0] * n), fmt="m4b", sample_rate=WHOLE_SAMPLE_RATE, slots=4,
                                 chapters=None, unit_speed=args.node_speed or 0.0))
     elif name == "overhead":
@@ -263,8 +263,10 @@ def describe(rec: dict) -> str:
         parts.append(f"recovery {rec['recovery_s']:.2f} s")
     if rec["leader_cpu_cores"] is not None:
         parts.append(f"leader CPU {rec['leader_cpu_cores']:.2f} cores")
+    if rec.get("start_s") is not None:
+        parts.append(f"start {rec['start_s']:.1f} s")
     if rec.get("tail_s") is not None:
-        parts.append(f"tail {rec['tail_s']:.1f} s")
+        parts.append(f"tail {rec['tail_s']:.1f} s" + (f" (join {rec['join_s']:.1f} s)" if rec.get("join_s") else ""))
     if rec.get("e2e_efficiency") is not None:
         parts.append(f"limit {rec['limit_s']:.1f} s (encode bound {rec['encode_bound_s']:.1f} s), "
                      f"end-to-end efficiency {rec['e2e_efficiency']:.3f}, leader peak {rec['peak_rss_mb']:.0f} MB")

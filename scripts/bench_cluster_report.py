@@ -9,7 +9,10 @@ Definitions (all times on the leader's clock, from the report; t = 0 is the job'
   efficiency          ideal_s / wall_s
   redundant_fraction  duplicate_characters / characters: audio made for a sentence that already
                       had audio (backups that lost, restarted chapters), dropped by the leader
-  tail_s              the last sentence in -> the file written (the report's end_to_end)
+  start_s             the command's start -> synthesis starts: book, voices, plan, after the
+                      interpreter's start-up (the report's end_to_end)
+  tail_s              the last sentence in -> the file written (the report's end_to_end); join_s
+                      is its last part, writing the file from the encoded chapters
   encode_bound_s      (whole scenario) the book's audio / the leader's AAC encode throughput on
                       all its cores, measured in the same invocation
   limit_s             (whole) max(ideal_s, encode_bound_s); for the Piper run the synthesis phase
@@ -157,7 +160,8 @@ def make_record(result: RunResult) -> dict:
                if report["sentences"] else 0.0)
     rec.update(recovery(result))
     e2e = report.get("end_to_end", {})
-    rec.update(tail_s=e2e.get("tail_seconds"), audio_s=e2e.get("audio_seconds"), peak_rss_mb=e2e.get("peak_rss_mb"),
+    rec.update(start_s=e2e.get("start_seconds"), tail_s=e2e.get("tail_seconds"), join_s=e2e.get("join_seconds"),
+               audio_s=e2e.get("audio_seconds"), peak_rss_mb=e2e.get("peak_rss_mb"),
                worker_peak_rss_mb=e2e.get("worker_peak_rss_mb"))
     if spec.engine == "bench":
         ideal = ideal_seconds(chars, alive_intervals(result))
@@ -339,8 +343,8 @@ def whole_targets(records: list[dict]) -> list[dict]:
 
 COLUMNS = ["variant", "nodes", "policy", "rel. speeds", "wall s", "ideal s", "efficiency", "redundant",
            "recovery s", "steals", "backups", "CLI wall s", "tail s", "leader CPU"]
-WHOLE_COLUMNS = ["run", "synthesis s", "ideal s", "encode bound s", "limit s", "CLI wall s", "tail s",
-                 "end-to-end eff.", "leader peak MB", "largest encoder MB"]
+WHOLE_COLUMNS = ["run", "start s", "synthesis s", "ideal s", "encode bound s", "limit s", "CLI wall s", "tail s",
+                 "of it join s", "end-to-end eff.", "leader peak MB", "largest encoder MB"]
 
 
 def _cell(value, fmt: str = "{}") -> str:
@@ -373,8 +377,9 @@ def whole_row(r: dict) -> list[str]:
            if r["engine"] == "piper" else f"{r['nodes']} × {r['node_speeds'][0]:g} chars/s")
     if not r["ok"]:
         return [run, f"FAILED: {(r['error'] or '')[:60]}"] + ["–"] * (len(WHOLE_COLUMNS) - 2)
-    return [run, _cell(r["wall_s"], "{:.1f}"), _cell(r["ideal_s"], "{:.1f}"), _cell(r.get("encode_bound_s"), "{:.1f}"),
-            _cell(r.get("limit_s"), "{:.1f}"), _cell(r["cli_wall_s"], "{:.1f}"), _cell(r.get("tail_s"), "{:.1f}"),
+    return [run, _cell(r.get("start_s"), "{:.1f}"), _cell(r["wall_s"], "{:.1f}"), _cell(r["ideal_s"], "{:.1f}"),
+            _cell(r.get("encode_bound_s"), "{:.1f}"), _cell(r.get("limit_s"), "{:.1f}"), _cell(r["cli_wall_s"], "{:.1f}"),
+            _cell(r.get("tail_s"), "{:.1f}"), _cell(r.get("join_s"), "{:.1f}"),
             _cell(r.get("e2e_efficiency"), "{:.3f}"), _cell(r.get("peak_rss_mb"), "{:.0f}"),
             _cell(r.get("worker_peak_rss_mb"), "{:.0f}")]
 

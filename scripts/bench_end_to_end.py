@@ -11,7 +11,8 @@ AAC encode throughput on all its cores (one ffmpeg per core on 10 minutes of the
 which gives the encode bound: the book's audio / that throughput.
 
 Figures (results.json in --out, and printed): synthesis_s (the report's synthesis phase),
-wall_s (the command), tail_s (last sentence in -> file written), ideal_s (characters / speed),
+wall_s (the command), start_s (before synthesis: book, voice, plan), tail_s (last sentence in ->
+file written; join_s of it, the final join), ideal_s (characters / speed),
 encode_bound_s, limit_s = max(ideal, encode bound), efficiency = limit / wall, and the serial
 export's seconds for comparison.
 
@@ -91,7 +92,8 @@ def main() -> None:
     result = {"book": args.book.name, "chapters": len(plan.chapters), "sentences": len(plan.segments),
               "characters": chars, "audio_h": round(audio / 3600, 2), "cores": os.cpu_count(),
               "chars_per_second": args.chars_per_second, "wall_s": round(wall, 1),
-              "synthesis_s": round(rep["wall_seconds"], 1), "tail_s": rep["end_to_end"]["tail_seconds"],
+              "start_s": rep["end_to_end"].get("start_seconds"), "synthesis_s": round(rep["wall_seconds"], 1),
+              "tail_s": rep["end_to_end"]["tail_seconds"], "join_s": rep["end_to_end"].get("join_seconds"),
               "ideal_s": round(ideal, 1), "encode_throughput_x": round(throughput, 1),
               "encode_bound_s": round(bound, 1), "limit_s": round(limit, 1),
               "efficiency": round(limit / wall, 3), "serial_export_s": round(serial, 1)}

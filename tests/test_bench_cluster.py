@@ -84,6 +84,7 @@ def test_a_tiny_whole_book_run_reports_what_the_user_waits_for(tmp_path):
     assert r["ok"] and r["scenario"] == "whole" and r["nodes"] == 2 and r["format"] == "m4b" and r["slots"] == 4
     assert r["node_speeds"] == [3000.0, 3000.0] and r["chapters"] == "all"
     assert 0 < r["wall_s"] < r["cli_wall_s"] and 0 <= r["tail_s"] < r["cli_wall_s"]
+    assert 0 < r["start_s"] < r["cli_wall_s"] - r["wall_s"] - r["tail_s"] + 1e-3 and 0 < r["join_s"] <= r["tail_s"]
     assert r["limit_s"] == max(r["ideal_s"], r["encode_bound_s"]) and r["encode_bound_s"] > 0
     assert r["e2e_efficiency"] == pytest.approx(r["limit_s"] / r["cli_wall_s"], abs=1e-3)
     assert 0 < r["peak_rss_mb"] < 4096 and r["worker_peak_rss_mb"] > 0 and r["audio_s"] > 60

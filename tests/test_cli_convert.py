@@ -75,6 +75,8 @@ def test_a_second_run_joins_the_chapters_the_first_encoded(sample_m4b, tmp_path)
     assert [p.stat().st_mtime_ns for p in sorted(work.glob("*/chapters/*.aac"))] == stamps  # not encoded again
     times = json.loads(report.read_text())["end_to_end"]
     assert 0 <= times["tail_seconds"] <= times["wall_seconds"] and times["audio_seconds"] > 60
+    assert 0 < times["start_seconds"] < times["wall_seconds"] - times["tail_seconds"]
+    assert 0 < times["join_seconds"] <= times["tail_seconds"]
 
 
 def test_split_chapters_writes_one_file_per_chapter(sample_m4b, tmp_path):
