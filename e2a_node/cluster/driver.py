@@ -52,7 +52,7 @@ SchedulerFactory = Callable[[list[int], list[int], SchedulerConfig, set[int], bo
 
 def stealing_scheduler(chars: list[int], chapters: list[int], config: SchedulerConfig, done: set[int],
                        check: bool | None = None) -> Policy:
-    return Scheduler(chars, config, done=done, check=check)
+    return Scheduler(chars, config, done=done, check=check, chapters=chapters)
 
 
 @dataclass

@@ -18,6 +18,12 @@ class SchedulerConfig:
     # runs also free slots often, so work lost with a node is given out again soon: with 2 the
     # benchmark's killed node waited 2.4 s for a free slot, with 4 0.8 s, at equal efficiency.
     tail_factor: float = 4.0
+    # Given the chapter of each segment (a leader's job), a run is also capped at its chapter's
+    # characters / total slots, but never below this many seconds of the node's work. With more
+    # slots than a chapter has 20-second runs, chapters then complete one after another rather
+    # than two or three at once, and the leader encodes each as soon as it is complete: at 16
+    # nodes x 4 slots the first chapter of sherlock-holmes.epub was complete 20 s into synthesis.
+    min_run_seconds: float = 5.0
     # A lease lives this long after it is given out or after the node's last sign of life
     # (audio, heartbeat, steal reply, revoke ack). On expiry its unfinished segments go back.
     lease_seconds: float = 10.0
@@ -59,7 +65,7 @@ class SchedulerConfig:
     more_nodes_may_join: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("target_run_seconds", "tail_factor", "lease_seconds", "quiet_seconds", "give_up_seconds",
+        positive = ("target_run_seconds", "tail_factor", "min_run_seconds", "lease_seconds", "quiet_seconds", "give_up_seconds",
                     "speed_prior_seconds", "min_speed")
         for name in positive:
             if not getattr(self, name) > 0:

@@ -18,8 +18,10 @@ its node leaves or is removed. Ending returns its unfinished segments to the que
 them to their backup copy if there is one (the backup becomes the primary).
 
 After every event `_dispatch` gives each node with a free slot (in join order): a verification
-it may do (below); else a run from the front of the queue; else a stolen tail (request/confirm,
-see stealing.py); else a backup.
+it may do (below); else a run from the front of the queue (about `target_run_seconds` of the
+node's work, less as the queue drains, and, given each segment's chapter, at most its chapter's
+characters / total slots but not under `min_run_seconds` of work); else a stolen tail
+(request/confirm, see stealing.py); else a backup.
 
 Who may deliver segment i: only the node whose live lease holds it (owns it, backs it up, or
 verifies it); late audio of an ended lease is dropped, audio for a segment the node never held
@@ -135,17 +137,28 @@ class Scheduler(Policy):
     """Leases out runs of consecutive segments to nodes; see the module docstring."""
 
     __slots__ = ("_prefix", "_owner", "_backup", "_queue", "_steals", "_next_steal",
-                 "_verify_bound", "_verify_queue", "_verifying")
+                 "_verify_bound", "_verify_queue", "_verifying", "_chapter_chars")
     node_type = _Node
 
     def __init__(self, segments: Sequence[int], config: SchedulerConfig | None = None,
-                 done: Iterable[int] = (), *, check: bool | None = None) -> None:
+                 done: Iterable[int] = (), *, check: bool | None = None,
+                 chapters: Sequence[int] | None = None) -> None:
+        """`segments`: the characters of each segment; `chapters`: the chapter of each (None:
+        runs are not sized by chapter, see SchedulerConfig.min_run_seconds)."""
         super().__init__(segments, config, done, check=check)
         n = self._n
         prefix = [0] * (n + 1)
         for i, c in enumerate(self._chars):
             prefix[i + 1] = prefix[i] + c
         self._prefix = prefix
+        self._chapter_chars: list[int] | None = None  # per segment: its chapter's characters
+        if chapters is not None:
+            if len(chapters) != n:
+                raise ValueError(f"{len(chapters)} chapter numbers for {n} segments")
+            size: dict[int, int] = {}
+            for chapter, c in zip(chapters, self._chars):
+                size[chapter] = size.get(chapter, 0) + c
+            self._chapter_chars = [size[chapter] for chapter in chapters]
         self._owner = [0] * n
         self._backup = [0] * n
         self._queue = WorkQueue(prefix)
@@ -664,9 +677,12 @@ class Scheduler(Policy):
 
     def _assign_from_queue(self, node: _Node, now: float, out: list) -> None:
         cfg = self.config
-        limit = run_chars(node.speed.value, cfg.target_run_seconds, self._queue.chars,
-                          self._total_slots(), cfg.tail_factor)
+        slots = self._total_slots()
+        limit = run_chars(node.speed.value, cfg.target_run_seconds, self._queue.chars, slots, cfg.tail_factor)
         start, front_end = self._queue.first_run()  # type: ignore[misc]
+        if self._chapter_chars is not None:
+            spread = self._chapter_chars[start] / max(slots, 1)
+            limit = min(limit, max(spread, node.speed.value * cfg.min_run_seconds))
         end = run_end(self._prefix, start, front_end, limit)
         self._queue.pop_front(end)
         self._new_lease(node, start, end, "run", now, out)
