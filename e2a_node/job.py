@@ -107,11 +107,11 @@ def chapter_segments(chapter: Chapter, language: str | None, voice: VoiceTraits)
 def _segment_chapters(chapters: list[Chapter], language: str | None, voice: VoiceTraits,
                       workers: int | None) -> list[list[tuple[str, Pause]]]:
     """`chapter_segments` of every chapter, in order; on worker processes for a long book."""
-    size = sum(len(p) for ch in chapters for p in ch.paragraphs)
+    sizes = [sum(len(p) for p in ch.paragraphs) for ch in chapters]
     workers = min(workers or os.cpu_count() or 1, len(chapters))
-    if workers < 2 or size < PARALLEL_PLAN_CHARS:
+    if workers < 2 or sum(sizes) < PARALLEL_PLAN_CHARS:
         return [chapter_segments(ch, language, voice) for ch in chapters]
-    order = sorted(range(len(chapters)), key=lambda k: -sum(len(p) for p in chapters[k].paragraphs))
+    order = sorted(range(len(chapters)), key=lambda k: -sizes[k])
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         done = pool.map(chapter_segments, [chapters[k] for k in order], repeat(language), repeat(voice))
         found = dict(zip(order, done))

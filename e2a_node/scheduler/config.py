@@ -65,8 +65,8 @@ class SchedulerConfig:
     more_nodes_may_join: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("target_run_seconds", "tail_factor", "min_run_seconds", "lease_seconds", "quiet_seconds", "give_up_seconds",
-                    "speed_prior_seconds", "min_speed")
+        positive = ("target_run_seconds", "tail_factor", "min_run_seconds", "lease_seconds", "quiet_seconds",
+                    "give_up_seconds", "speed_prior_seconds", "min_speed")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"SchedulerConfig.{name} must be > 0, got {getattr(self, name)!r}")
