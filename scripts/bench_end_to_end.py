@@ -91,11 +91,11 @@ def main() -> None:
     limit = max(ideal, bound)
     result = {"book": args.book.name, "chapters": len(plan.chapters), "sentences": len(plan.segments),
               "characters": chars, "audio_h": round(audio / 3600, 2), "cores": os.cpu_count(),
-              "chars_per_second": args.chars_per_second, "wall_s": round(wall, 1),
-              "start_s": rep["end_to_end"].get("start_seconds"), "synthesis_s": round(rep["wall_seconds"], 1),
+              "chars_per_second": args.chars_per_second, "wall_s": round(wall, 3),
+              "start_s": rep["end_to_end"].get("start_seconds"), "synthesis_s": round(rep["wall_seconds"], 3),
               "tail_s": rep["end_to_end"]["tail_seconds"], "join_s": rep["end_to_end"].get("join_seconds"),
-              "ideal_s": round(ideal, 1), "encode_throughput_x": round(throughput, 1),
-              "encode_bound_s": round(bound, 1), "limit_s": round(limit, 1),
+              "ideal_s": round(ideal, 3), "encode_throughput_x": round(throughput, 1),
+              "encode_bound_s": round(bound, 3), "limit_s": round(limit, 3),
               "efficiency": round(limit / wall, 3), "serial_export_s": round(serial, 1)}
     (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
