@@ -8,9 +8,10 @@ a new folder. The folder's per-segment store is the checkpoint, shared by the lo
 (later) by peers streaming audio back to the leader.
 
 Planning a long book (sentence splitting and normalisation, pure Python) takes seconds on one
-core: 3.5 s for the 553,000 characters of sherlock-holmes.epub on the development machine. A
-book past `PARALLEL_PLAN_CHARS` is planned a chapter per task on spawned worker processes, one
-per core (largest chapters first); the segments are the same, in the same order.
+core: 3.5-3.9 s for the 553,000 characters of sherlock-holmes.epub on the development machine
+(scripts/bench_plan.py). A book past `PARALLEL_PLAN_CHARS` is planned a chapter per task on
+spawned worker processes, one per core (largest chapters first); the segments are the same, in
+the same order.
 """
 
 from __future__ import annotations
